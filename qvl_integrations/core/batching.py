@@ -1,0 +1,76 @@
+"""One batching routine for the embedder and the reranker.
+
+Each item's cost (text tokens plus visual tokens) is measured before any
+forward pass; items are sorted by cost so that rows of similar length share
+a batch, batches are cut by count and by a padded-token budget, and results
+are written back at the caller's positions. Only one batch of media is in
+memory at a time, so long jobs stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from ..errors import ConfigurationError
+
+__all__ = ["plan_batches", "run_batches"]
+
+T = TypeVar("T")
+
+
+def plan_batches(costs: Sequence[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Group item indices into batches, longest first.
+
+    A batch holds at most ``batch_size`` items and, padded to its longest
+    item, at most ``max_tokens`` tokens; an item costlier than ``max_tokens``
+    runs alone.
+
+    Example:
+        >>> plan_batches([5, 100, 7, 90], batch_size=2, max_tokens=1000)
+        [[1, 3], [2, 0]]
+    """
+    if batch_size < 1 or max_tokens < 1:
+        raise ConfigurationError("batch_size and max_tokens must be >= 1")
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    widest = 0
+    for index in order:
+        cost = max(int(costs[index]), 1)
+        grown = max(widest, cost)
+        if current and (len(current) >= batch_size or grown * (len(current) + 1) > max_tokens):
+            batches.append(current)
+            current, grown = [], cost
+        current.append(index)
+        widest = grown
+    if current:
+        batches.append(current)
+    return batches
+
+
+def run_batches(
+    batches: Sequence[Sequence[int]],
+    compute: Callable[[Sequence[int]], np.ndarray],
+    out: np.ndarray,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Run ``compute`` on each batch and store row ``k`` of its result at ``batch[k]``.
+
+    Args:
+        batches: Item indices per batch (from :func:`plan_batches`).
+        compute: Returns one result row per index, in the order given.
+        out: Preallocated result array, first axis = items.
+        progress: Called with the number of items finished after each batch.
+    """
+    for batch in batches:
+        rows = compute(batch)
+        if len(rows) != len(batch):
+            raise RuntimeError(f"batch of {len(batch)} items gave {len(rows)} results")
+        out[np.asarray(batch, dtype=np.int64)] = rows
+        if progress is not None:
+            progress(len(batch))
+    return out

@@ -1,0 +1,163 @@
+"""From conversations to model tensors: render, tokenise, truncate, pad.
+
+The checkpoint's own chat template renders the prompt and its processor
+expands the visual placeholders and builds the pixel tensors, so prompts and
+pixels are byte-for-byte those of the reference. What we do differently:
+
+* Truncation never cuts a special token (which includes every visual
+  placeholder) nor the prompt tail, so the pooled token stays the last
+  prompt token. Ordinary tokens are dropped from the end of the body.
+* Padding (left or right) is ours, so sequences are padded only as far as
+  the longest one in their own batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import InputTooLongError
+from .settings import PROMPT_TAIL_TOKENS
+from .vision import PreparedVideo
+
+__all__ = ["EncodedBatch", "TokenRules", "encode_conversations", "truncate_keeping_special"]
+
+
+@dataclass(frozen=True)
+class TokenRules:
+    """Tokenizer facts the truncation and padding need."""
+
+    pad_id: int
+    special_ids: frozenset[int]
+
+
+@dataclass
+class EncodedBatch:
+    """Tensors for one forward pass, plus the unpadded length of each row."""
+
+    tensors: dict[str, torch.Tensor]
+    lengths: list[int]
+
+
+def truncate_keeping_special(
+    ids: Sequence[int], max_length: int, special_ids: frozenset[int]
+) -> list[int] | None:
+    """Indices of the tokens kept when ``ids`` must fit ``max_length``.
+
+    The last ``PROMPT_TAIL_TOKENS`` tokens and every special token are kept;
+    ordinary tokens are dropped from the end of the body. Returns ``None``
+    when nothing needs to go.
+
+    Raises:
+        InputTooLongError: the kept tokens alone exceed ``max_length``.
+
+    Example:
+        >>> truncate_keeping_special([1, 9, 8, 7, 2, 3, 4, 5, 6], 8, frozenset({1}))
+        [0, 1, 2, 4, 5, 6, 7, 8]
+    """
+    n = len(ids)
+    if n <= max_length:
+        return None
+    body = n - PROMPT_TAIL_TOKENS
+    n_special = sum(1 for token in ids[:body] if token in special_ids)
+    budget = max_length - PROMPT_TAIL_TOKENS - n_special
+    if budget < 0:
+        raise InputTooLongError(
+            f"needs {n_special + PROMPT_TAIL_TOKENS} special and visual tokens, more than "
+            f"max_length={max_length}; lower the image/video pixel budget or raise max_length"
+        )
+    keep: list[int] = []
+    for position in range(body):
+        if ids[position] in special_ids:
+            keep.append(position)
+        elif budget > 0:
+            keep.append(position)
+            budget -= 1
+    keep.extend(range(body, n))
+    return keep
+
+
+def _collect_media(
+    conversations: Sequence[list[dict[str, Any]]],
+) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
+    images: list[Any] = []
+    videos: list[Any] = []
+    metadata: list[dict[str, Any]] = []
+    for conversation in conversations:
+        for message in conversation:
+            for part in message["content"]:
+                if part["type"] == "image":
+                    images.append(part["image"])
+                elif part["type"] == "video":
+                    video: PreparedVideo = part["video"]
+                    videos.append(video.frames)
+                    metadata.append(video.metadata)
+    return images, videos, metadata
+
+
+def encode_conversations(
+    processor: Any,
+    conversations: Sequence[list[dict[str, Any]]],
+    *,
+    rules: TokenRules,
+    max_length: int,
+    padding_side: str,
+) -> EncodedBatch:
+    """Render, tokenise, truncate and pad a batch of conversations.
+
+    Raises:
+        InputTooLongError: for the first row that cannot fit (``index`` is
+            the row's position in ``conversations``).
+    """
+    texts = processor.apply_chat_template(
+        list(conversations), add_generation_prompt=True, tokenize=False
+    )
+    images, videos, metadata = _collect_media(conversations)
+    processed = processor(
+        text=texts,
+        images=images or None,
+        videos=videos or None,
+        video_metadata=metadata or None,
+        do_resize=False,
+        do_sample_frames=False,
+        padding=False,
+    )
+    rows: list[list[int]] = [list(ids) for ids in processed["input_ids"]]
+    types: list[list[int]] = [list(t) for t in processed["mm_token_type_ids"]]
+    for row, ids in enumerate(rows):
+        try:
+            keep = truncate_keeping_special(ids, max_length, rules.special_ids)
+        except InputTooLongError as exc:
+            raise exc.at(row)
+        if keep is not None:
+            rows[row] = [ids[k] for k in keep]
+            types[row] = [types[row][k] for k in keep]
+
+    lengths = [len(ids) for ids in rows]
+    width = max(lengths)
+    input_ids = torch.full((len(rows), width), rules.pad_id, dtype=torch.long)
+    token_types = torch.zeros((len(rows), width), dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, (ids, kinds) in enumerate(zip(rows, types)):
+        span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
+        input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
+        token_types[row, span] = torch.tensor(kinds, dtype=torch.long)
+        attention[row, span] = 1
+
+    tensors: dict[str, torch.Tensor] = {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "mm_token_type_ids": token_types,
+    }
+    for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
+        if key in processed:
+            tensors[key] = torch.as_tensor(processed[key])
+    if padding_side == "left" and "image_grid_thw" not in tensors and "video_grid_thw" not in tensors:
+        # Text only: without explicit positions a left-padded row would start counting at
+        # the padding; give each row the positions it has when run alone.
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        tensors["position_ids"] = positions
+    return EncodedBatch(tensors=tensors, lengths=lengths)

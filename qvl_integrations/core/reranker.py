@@ -1,0 +1,227 @@
+"""The reranker: Qwen3-VL-Reranker relevance scores for multimodal query-document pairs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigurationError, InputError, UnsupportedInputError
+from .base import ModelRunner
+from .batching import plan_batches, run_batches
+from .encoding import encode_conversations
+from .inputs import MultimodalInput, to_input, to_inputs
+from .prompts import rerank_conversation
+from .settings import (
+    DEFAULT_MAX_BATCH_TOKENS,
+    DEFAULT_RERANK_INSTRUCTION,
+    RERANKER_MAX_LENGTH,
+    VisionSettings,
+)
+from .vision import PreparedMedia
+
+__all__ = ["QwenVLReranker"]
+
+DEFAULT_RERANK_BATCH_SIZE = 8
+
+
+class QwenVLReranker(ModelRunner):
+    """Scores how well each document answers a query: ``P(yes)`` in ``[0, 1]``.
+
+    Query and documents may be text, images, videos or any mix. Pairs are
+    batched (padded on the left); the score uses only the two LM-head rows
+    for ``yes`` and ``no``: ``sigmoid((W[yes] - W[no]) . h)``.
+
+    Args:
+        model_name_or_path: Hub id or local directory. ``None`` reads the
+            ``QVL_RERANKER_MODEL`` environment variable, else
+            ``Qwen/Qwen3-VL-Reranker-2B``.
+        device: As for :class:`QwenVLEmbedder`.
+        dtype: As for :class:`QwenVLEmbedder`.
+        attn_implementation: As for :class:`QwenVLEmbedder`.
+        max_length: Most tokens per pair (10240); longer pairs lose ordinary
+            tokens from the end of the document, never special or visual ones.
+        min_pixels: Smallest image area after resizing, in pixels.
+        max_pixels: Image pixel budget after resizing, in pixels.
+        fps: Frames per second sampled from video files.
+        max_frames: Most frames per video.
+        total_pixels: Pixel budget for all frames of one video.
+        max_image_pixels: Largest decoded image accepted (bomb guard).
+        url_timeout_s: Time-out per http(s) fetch, in seconds.
+        batch_size: Most pairs per forward pass.
+        max_batch_tokens: Most (padded) tokens per forward pass.
+        show_progress: Progress bar; ``None`` shows one for 256+ documents.
+        instruction: Default task instruction.
+
+    Example:
+        >>> rr = QwenVLReranker("Qwen/Qwen3-VL-Reranker-2B")  # doctest: +SKIP
+        >>> rr.rank("a cat", ["a dog", {"image": "cat.png"}], top_k=1)  # doctest: +SKIP
+        [(1, 0.93)]
+    """
+
+    _role = "reranker"
+    _default_checkpoint = "Qwen/Qwen3-VL-Reranker-2B"
+    _checkpoint_env = "QVL_RERANKER_MODEL"
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype = "auto",
+        attn_implementation: str | None = "auto",
+        max_length: int = RERANKER_MAX_LENGTH,
+        min_pixels: int = VisionSettings.min_pixels,
+        max_pixels: int = VisionSettings.max_pixels,
+        fps: float = VisionSettings.fps,
+        max_frames: int = VisionSettings.max_frames,
+        total_pixels: int = VisionSettings.total_pixels,
+        max_image_pixels: int = VisionSettings.max_image_pixels,
+        url_timeout_s: float = VisionSettings.url_timeout_s,
+        batch_size: int = DEFAULT_RERANK_BATCH_SIZE,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        show_progress: bool | None = None,
+        instruction: str = DEFAULT_RERANK_INSTRUCTION,
+    ) -> None:
+        super().__init__(
+            model_name_or_path,
+            device=device,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            max_length=max_length,
+            vision=VisionSettings(
+                min_pixels=min_pixels,
+                max_pixels=max_pixels,
+                fps=fps,
+                max_frames=max_frames,
+                total_pixels=total_pixels,
+                max_image_pixels=max_image_pixels,
+                url_timeout_s=url_timeout_s,
+            ),
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+            show_progress=show_progress,
+        )
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise ConfigurationError("instruction must be a non-empty string")
+        self.instruction = instruction
+
+    def score(
+        self,
+        query: Any,
+        documents: Sequence[Any],
+        *,
+        instruction: str | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Relevance of each document to the query.
+
+        Args:
+            query: One input in any accepted form (text, image, video, dict,
+                :class:`MultimodalInput`).
+            documents: Inputs in any accepted form.
+            instruction: Task instruction; defaults to the query's own
+                ``instruction`` (dict form), then the instance's.
+            batch_size: Overrides the instance's batch size for this call.
+            show_progress: Overrides the instance's progress setting.
+
+        Returns:
+            float32 array ``(n,)`` of ``P(yes)``, ``n == len(documents)``.
+
+        Raises:
+            InputError: a bad query (``role="query"``) or document (its index).
+        """
+        try:
+            query_item = to_input(query)
+        except InputError as exc:
+            raise exc.at(None, "query")
+        docs = to_inputs(documents, role="document")
+        for index, doc in enumerate(docs):
+            if doc.instruction is not None:
+                raise UnsupportedInputError(
+                    "documents cannot carry an instruction; pass instruction= to score()"
+                ).at(index, "document")
+        task = instruction or query_item.instruction or self.instruction
+        size = self.batch_size if batch_size is None else batch_size
+        out = np.zeros((len(docs),), dtype=np.float32)
+        if not docs:
+            return out
+        query_cost = self._costs([query_item], role="query")[0]
+        costs = [query_cost + cost for cost in self._costs(docs, role="document")]
+        batches = plan_batches(costs, batch_size=size, max_tokens=self.max_batch_tokens)
+        query_media = self._media(query_item, 0, "query")
+        bar = self._progress_bar(len(docs), "Reranking", show_progress)
+        try:
+            run_batches(
+                batches,
+                lambda batch: self._score_batch(query_item, query_media, docs, batch, task),
+                out,
+                progress=bar.update if bar is not None else None,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        return out
+
+    def rank(
+        self,
+        query: Any,
+        documents: Sequence[Any],
+        *,
+        top_k: int | None = None,
+        instruction: str | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> list[tuple[int, float]]:
+        """Documents ordered best first, as ``(index, score)`` pairs.
+
+        Ties keep the documents' original order. ``top_k`` keeps the first
+        ``top_k`` pairs (all when ``None``).
+
+        Raises:
+            ConfigurationError: ``top_k`` is not a positive int.
+        """
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ConfigurationError(f"top_k must be a positive int or None, got {top_k!r}")
+        scores = self.score(
+            query, documents, instruction=instruction, batch_size=batch_size, show_progress=show_progress
+        )
+        order = np.argsort(-scores, kind="stable")
+        if top_k is not None:
+            order = order[:top_k]
+        return [(int(i), float(scores[i])) for i in order]
+
+    # -- internals -------------------------------------------------------------------------------
+    def _score_batch(
+        self,
+        query: MultimodalInput,
+        query_media: PreparedMedia,
+        docs: Sequence[MultimodalInput],
+        batch: Sequence[int],
+        instruction: str,
+    ) -> np.ndarray:
+        loaded = self.loaded
+        conversations = [
+            rerank_conversation(
+                query, query_media, docs[index], self._media(docs[index], index, "document"), instruction
+            )
+            for index in batch
+        ]
+        try:
+            encoded = encode_conversations(
+                loaded.processor,
+                conversations,
+                rules=loaded.rules,
+                max_length=self.max_length,
+                padding_side="left",
+            )
+        except InputError as exc:
+            raise exc.at(batch[exc.index] if exc.index is not None else None, "document")
+        hidden = self._forward(encoded)[:, -1]
+        assert loaded.score_vector is not None
+        logits = hidden @ loaded.score_vector.to(hidden.dtype)
+        return torch.sigmoid(logits.float()).cpu().numpy()
