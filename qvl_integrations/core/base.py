@@ -22,8 +22,6 @@ from .loading import (
     resolve_dtype,
 )
 from .settings import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_TOKENS,
     VisionSettings,
 )
 from .vision import PreparedMedia, estimate_visual_tokens, prepare_media
@@ -66,7 +64,9 @@ class ModelRunner:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if not isinstance(max_batch_tokens, int) or max_batch_tokens < 1:
-            raise ConfigurationError(f"max_batch_tokens must be an int >= 1, got {max_batch_tokens!r}")
+            raise ConfigurationError(
+                f"max_batch_tokens must be an int >= 1, got {max_batch_tokens!r}"
+            )
         self.max_length = max_length
         self.vision = vision
         self.batch_size = batch_size
@@ -118,7 +118,8 @@ class ModelRunner:
             try:
                 visual = estimate_visual_tokens(item, self.vision)
             except InputError as exc:
-                raise exc.at(index, role)
+                exc.at(index, role)
+                raise
             costs.append(min(text[index] + visual + _PROMPT_OVERHEAD_TOKENS, self.max_length))
         return costs
 
@@ -126,7 +127,8 @@ class ModelRunner:
         try:
             return prepare_media(item, self.vision)
         except InputError as exc:
-            raise exc.at(index, role)
+            exc.at(index, role)
+            raise
 
     def _forward(self, batch: EncodedBatch) -> torch.Tensor:
         """Last hidden states of the trunk for one encoded batch."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -161,7 +161,9 @@ class QwenVLEmbedder(ModelRunner):
         default = format_instruction(instruction) if instruction else self.instruction
         width = self._check_dim(dim)
         if precision == "int8" and not normalize:
-            raise ConfigurationError("precision='int8' needs normalize=True (it scales unit vectors)")
+            raise ConfigurationError(
+                "precision='int8' needs normalize=True (it scales unit vectors)"
+            )
         size = self.batch_size if batch_size is None else batch_size
         out = np.zeros((len(items), width), dtype=np.float32)
         if items:
@@ -224,7 +226,8 @@ class QwenVLEmbedder(ModelRunner):
                 padding_side="right",
             )
         except InputError as exc:
-            raise exc.at(batch[exc.index] if exc.index is not None else None)
+            exc.at(batch[exc.index] if exc.index is not None else None)
+            raise
         hidden = self._forward(encoded)
         last = torch.tensor(encoded.lengths, device=hidden.device) - 1
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]

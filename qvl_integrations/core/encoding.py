@@ -131,7 +131,8 @@ def encode_conversations(
         try:
             keep = truncate_keeping_special(ids, max_length, rules.special_ids)
         except InputTooLongError as exc:
-            raise exc.at(row)
+            exc.at(row)
+            raise
         if keep is not None:
             rows[row] = [ids[k] for k in keep]
             types[row] = [types[row][k] for k in keep]
@@ -141,7 +142,7 @@ def encode_conversations(
     input_ids = torch.full((len(rows), width), rules.pad_id, dtype=torch.long)
     token_types = torch.zeros((len(rows), width), dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for row, (ids, kinds) in enumerate(zip(rows, types)):
+    for row, (ids, kinds) in enumerate(zip(rows, types, strict=True)):
         span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
         input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
         token_types[row, span] = torch.tensor(kinds, dtype=torch.long)
@@ -155,7 +156,11 @@ def encode_conversations(
     for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
         if key in processed:
             tensors[key] = torch.as_tensor(processed[key])
-    if padding_side == "left" and "image_grid_thw" not in tensors and "video_grid_thw" not in tensors:
+    if (
+        padding_side == "left"
+        and "image_grid_thw" not in tensors
+        and "video_grid_thw" not in tensors
+    ):
         # Text only: without explicit positions a left-padded row would start counting at
         # the padding; give each row the positions it has when run alone.
         positions = (attention.cumsum(-1) - 1).clamp(min=0)

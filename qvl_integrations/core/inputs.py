@@ -78,7 +78,9 @@ def _decode_data_uri(uri: str, expected: str) -> bytes:
     if media_type and not (
         media_type.startswith(expected + "/") or media_type == "application/octet-stream"
     ):
-        raise UnsupportedInputError(f"data URI of type {media_type!r} where an {expected} was expected")
+        raise UnsupportedInputError(
+            f"data URI of type {media_type!r} where an {expected} was expected"
+        )
     if ";base64" not in header.lower():
         raise MediaDecodeError("data URI is not base64-encoded (';base64' missing)")
     return _decode_base64(payload, "data URI")
@@ -130,7 +132,9 @@ class ImageInput:
         if hasattr(value, "read") and not isinstance(value, (str, io.TextIOBase)):
             data = value.read()
             if not isinstance(data, bytes):
-                raise UnsupportedInputError("file object for an image must be opened in binary mode")
+                raise UnsupportedInputError(
+                    "file object for an image must be opened in binary mode"
+                )
             return cls("bytes", data)
         if isinstance(value, str):
             return cls._of_string(value)
@@ -281,7 +285,8 @@ class MultimodalInput:
         images = tuple(ImageInput.of(v) for v in _as_tuple(self.images))
         videos = (
             tuple(VideoInput.of(v) for v in self.videos)
-            if isinstance(self.videos, tuple) and all(isinstance(v, VideoInput) for v in self.videos)
+            if isinstance(self.videos, tuple)
+            and all(isinstance(v, VideoInput) for v in self.videos)
             else _videos_of(self.videos)
         )
         if self.instruction is not None and not isinstance(self.instruction, str):
@@ -357,7 +362,7 @@ def to_inputs(values: Iterable[Any] | Any, *, role: str | None = None) -> list[M
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
             raise ConfigurationError(
-                f"inputs must be a list of inputs, got {type(values).__name__}; wrap one input in a list"
+                f"inputs must be a list, got {type(values).__name__}; wrap one input in a list"
             )
         values = list(values)
     result = []
@@ -365,5 +370,6 @@ def to_inputs(values: Iterable[Any] | Any, *, role: str | None = None) -> list[M
         try:
             result.append(to_input(value))
         except InputError as exc:
-            raise exc.at(index, role)
+            exc.at(index, role)
+            raise
     return result

@@ -21,7 +21,14 @@ from ..errors import ConfigurationError, ModelLoadError
 from . import _deps
 from .encoding import TokenRules
 
-__all__ = ["LoadedModel", "ModelKey", "load_model", "resolve_attention", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "LoadedModel",
+    "ModelKey",
+    "load_model",
+    "resolve_attention",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 Role = Literal["embedding", "reranker"]
 _DTYPES = {
@@ -67,7 +74,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
 
 
 def resolve_attention(name: str | None, device: torch.device, dtype: torch.dtype) -> str:
-    """``None``/``"auto"``: flash-attention 2 when installed on CUDA in half precision, else sdpa."""
+    """``None``/``"auto"``: flash-attention 2 if installed (CUDA, half precision), else sdpa."""
     if name is None or name == "auto":
         if (
             device.type == "cuda"
@@ -77,7 +84,9 @@ def resolve_attention(name: str | None, device: torch.device, dtype: torch.dtype
             return "flash_attention_2"
         return "sdpa"
     if name not in _ATTENTION:
-        raise ConfigurationError(f"attn_implementation must be 'auto' or one of {_ATTENTION}, got {name!r}")
+        raise ConfigurationError(
+            f"attn_implementation must be 'auto' or one of {_ATTENTION}, got {name!r}"
+        )
     return name
 
 
@@ -125,7 +134,12 @@ _registry_lock = threading.Lock()
 def _token_rules(processor: Any) -> TokenRules:
     tokenizer = processor.tokenizer
     special = set(tokenizer.all_special_ids)
-    for name in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
+    for name in (
+        "image_token_id",
+        "video_token_id",
+        "vision_start_token_id",
+        "vision_end_token_id",
+    ):
         value = getattr(processor, name, None)
         if isinstance(value, int):
             special.add(value)
@@ -138,20 +152,28 @@ def _token_rules(processor: Any) -> TokenRules:
 def _word_id(tokenizer: Any, word: str, checkpoint: str) -> int:
     vocab = tokenizer.get_vocab()
     if word not in vocab:
-        raise ModelLoadError(f"{checkpoint!r}: tokenizer has no single token {word!r}; not a reranker")
+        raise ModelLoadError(
+            f"{checkpoint!r}: tokenizer has no single token {word!r}; not a reranker"
+        )
     return int(vocab[word])
 
 
 def _load(key: ModelKey) -> LoadedModel:
     transformers = _deps.qwen3_vl()
     common = {"dtype": key.dtype, "attn_implementation": key.attention}
+    hf_logging = transformers.utils.logging
+    verbosity = hf_logging.get_verbosity()
+    # The load report lists lm_head.weight as unexpected for the embedding trunk: by design.
+    hf_logging.set_verbosity_error()
     try:
         processor = transformers.AutoProcessor.from_pretrained(key.checkpoint)
         if key.role == "embedding":
             model = transformers.Qwen3VLModel.from_pretrained(key.checkpoint, **common)
             score_vector = None
         else:
-            full = transformers.Qwen3VLForConditionalGeneration.from_pretrained(key.checkpoint, **common)
+            full = transformers.Qwen3VLForConditionalGeneration.from_pretrained(
+                key.checkpoint, **common
+            )
             tokenizer = processor.tokenizer
             weight = full.lm_head.weight.detach()
             yes = _word_id(tokenizer, "yes", key.checkpoint)
@@ -160,7 +182,9 @@ def _load(key: ModelKey) -> LoadedModel:
             model = full.model
             del full  # the LM head is not needed (freed unless tied to the embeddings)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"could not load {key.role} checkpoint {key.checkpoint!r}: {exc}") from exc
+        raise ModelLoadError(
+            f"could not load {key.role} checkpoint {key.checkpoint!r}: {exc}"
+        ) from exc
     model.to(key.device)
     model.eval()
     model.requires_grad_(False)

@@ -133,10 +133,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
 
     array = np.asarray(img, dtype=np.float64)
     low, high = float(array.min()), float(array.max())
-    if high > low:
-        array = (array - low) * (255.0 / (high - low))
-    else:
-        array = np.zeros_like(array)
+    array = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
     return Image.fromarray(np.round(array).astype(np.uint8), mode="L")
 
 

@@ -138,7 +138,8 @@ class QwenVLReranker(ModelRunner):
         try:
             query_item = to_input(query)
         except InputError as exc:
-            raise exc.at(None, "query")
+            exc.at(None, "query")
+            raise
         docs = to_inputs(documents, role="document")
         for index, doc in enumerate(docs):
             if doc.instruction is not None:
@@ -185,10 +186,16 @@ class QwenVLReranker(ModelRunner):
         Raises:
             ConfigurationError: ``top_k`` is not a positive int.
         """
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
             raise ConfigurationError(f"top_k must be a positive int or None, got {top_k!r}")
         scores = self.score(
-            query, documents, instruction=instruction, batch_size=batch_size, show_progress=show_progress
+            query,
+            documents,
+            instruction=instruction,
+            batch_size=batch_size,
+            show_progress=show_progress,
         )
         order = np.argsort(-scores, kind="stable")
         if top_k is not None:
@@ -207,7 +214,11 @@ class QwenVLReranker(ModelRunner):
         loaded = self.loaded
         conversations = [
             rerank_conversation(
-                query, query_media, docs[index], self._media(docs[index], index, "document"), instruction
+                query,
+                query_media,
+                docs[index],
+                self._media(docs[index], index, "document"),
+                instruction,
             )
             for index in batch
         ]
@@ -220,7 +231,8 @@ class QwenVLReranker(ModelRunner):
                 padding_side="left",
             )
         except InputError as exc:
-            raise exc.at(batch[exc.index] if exc.index is not None else None, "document")
+            exc.at(batch[exc.index] if exc.index is not None else None, "document")
+            raise
         hidden = self._forward(encoded)[:, -1]
         assert loaded.score_vector is not None
         logits = hidden @ loaded.score_vector.to(hidden.dtype)

@@ -30,7 +30,13 @@ from .settings import (
     VisionSettings,
 )
 
-__all__ = ["PreparedMedia", "PreparedVideo", "estimate_visual_tokens", "prepare_media", "sample_frames"]
+__all__ = [
+    "PreparedMedia",
+    "PreparedVideo",
+    "estimate_visual_tokens",
+    "prepare_media",
+    "sample_frames",
+]
 
 # Text tokens around each temporal patch of a video: "<12.5 seconds>" plus start/end markers.
 _VIDEO_STEP_TEXT_TOKENS = 8
@@ -64,10 +70,11 @@ def sample_frames(frames: tuple[ImageInput, ...], max_frames: int) -> list[Image
 
 def _resize_image(img: Image.Image, settings: VisionSettings) -> Image.Image:
     vp = _deps.vision_process()
-    return vp.fetch_image(  # type: ignore[no-any-return]
+    resized: Image.Image = vp.fetch_image(
         {"image": img, "min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels},
         image_patch_size=PATCH_SIZE,
     )
+    return resized
 
 
 def _fetch_video(element: dict[str, Any]) -> PreparedVideo:
@@ -81,7 +88,7 @@ def _fetch_video(element: dict[str, Any]) -> PreparedVideo:
         )
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise anything; all mean "cannot decode"
+    except Exception as exc:
         raise MediaDecodeError(f"video could not be decoded: {type(exc).__name__}: {exc}") from exc
     if frames.shape[0] == 0:
         raise MediaDecodeError("video has no frames")
@@ -121,7 +128,9 @@ def prepare_media(item: MultimodalInput, settings: VisionSettings) -> PreparedMe
 def _image_tokens(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> int:
     vp = _deps.vision_process()
     try:
-        h, w = vp.smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+        h, w = vp.smart_resize(
+            height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels
+        )
     except ValueError as exc:
         raise MediaDecodeError(f"image of {width}x{height} cannot be resized: {exc}") from exc
     return int(h * w) // PIXELS_PER_TOKEN
@@ -140,7 +149,10 @@ def _frame_list_tokens(video: VideoInput, settings: VisionSettings) -> int:
     h1, w1 = vp.smart_resize(height, width, factor=_FRAME_LIST_FACTOR)
     min_pixels = vp.VIDEO_MIN_TOKEN_NUM * PIXELS_PER_TOKEN
     max_pixels = max(
-        min(vp.VIDEO_MAX_TOKEN_NUM * PIXELS_PER_TOKEN, settings.total_pixels / nframes * TEMPORAL_PATCH_SIZE),
+        min(
+            vp.VIDEO_MAX_TOKEN_NUM * PIXELS_PER_TOKEN,
+            settings.total_pixels / nframes * TEMPORAL_PATCH_SIZE,
+        ),
         int(min_pixels * 1.05),
     )
     per_step = _image_tokens(h1, w1, IMAGE_FACTOR, min_pixels, int(max_pixels))
@@ -169,11 +181,12 @@ def estimate_visual_tokens(item: MultimodalInput, settings: VisionSettings) -> i
             total += settings.max_pixels // PIXELS_PER_TOKEN
             continue
         width, height = image_size(image, settings.limits)
-        total += _image_tokens(height, width, IMAGE_FACTOR, settings.min_pixels, settings.max_pixels)
+        total += _image_tokens(
+            height, width, IMAGE_FACTOR, settings.min_pixels, settings.max_pixels
+        )
     for video in item.videos:
         if video.kind == "frames":
             total += _frame_list_tokens(video, settings)
         else:
             total += _file_video_tokens(settings)
     return total
-

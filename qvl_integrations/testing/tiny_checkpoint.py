@@ -8,7 +8,11 @@ preprocessing settings, and float32 weights of a two-layer ``Qwen3VLForCondition
 Everything loads through the ordinary ``transformers`` classes without
 ``trust_remote_code``, and the same directory serves as a tiny embedding model and a tiny
 reranker: ``Qwen3VLModel.from_pretrained`` and
-``Qwen3VLForConditionalGeneration.from_pretrained`` both load its weights completely.
+``Qwen3VLForConditionalGeneration.from_pretrained`` both load its weights with no missing
+keys. With untied embeddings (the default) the bare ``Qwen3VLModel`` has no LM head, so
+``transformers`` reports the saved ``lm_head.weight`` as UNEXPECTED in its load report, as
+it does for any untied Qwen3-VL checkpoint; ``tie_word_embeddings=True`` saves no LM head
+and loads silently in both classes.
 
 The weights are random: the model produces meaningless but deterministic outputs (the
 same ``seed`` gives byte-identical files).
@@ -69,7 +73,7 @@ _PRETOKENIZE_REGEX = (
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-_BPE_VOCAB_SIZE = 1024  # target size of the ordinary vocabulary (the corpus may give fewer)
+_BPE_VOCAB_SIZE = 1024  # upper bound on the ordinary vocabulary (the corpus yields 762)
 _VOCAB_MULTIPLE = 64  # the embedding matrix is padded to a multiple of this, as Qwen's is
 
 #: A compact chat template that renders like Qwen3-VL's for conversations without tools:
@@ -214,8 +218,8 @@ def _build_tokenizer() -> PreTrainedTokenizerBase:
         vocab[token] = first_special + offset
     return Qwen2Tokenizer(
         vocab=vocab,
-        merges=merges,
-        unk_token=None,
+        merges=merges,  # type: ignore[arg-type]  # v5 wants (a, b) tuples despite the hint
+        unk_token=None,  # type: ignore[arg-type]
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
@@ -338,7 +342,7 @@ def _build_model(config: Qwen3VLConfig, *, seed: int) -> Qwen3VLForConditionalGe
             model = Qwen3VLForConditionalGeneration(config)
     finally:
         torch.set_default_dtype(default_dtype)
-    model.to(dtype=torch.float32)
+    model.to(dtype=torch.float32)  # type: ignore[call-arg]
     model.eval()
     return model
 
@@ -357,8 +361,9 @@ def build_tiny_checkpoint(
     Args:
         path: Directory to write into; created if missing, existing files are overwritten.
         seed: Seed of the random weight initialisation. The same seed gives the same files.
-        tie_word_embeddings: Tie the LM head to the input embeddings (then no
-            ``lm_head.weight`` is saved).
+        tie_word_embeddings: Tie the LM head to the input embeddings. Then no
+            ``lm_head.weight`` is saved and ``Qwen3VLModel`` loads without the UNEXPECTED
+            ``lm_head.weight`` entry in transformers' load report.
 
     Returns:
         The checkpoint directory as a :class:`pathlib.Path`.
