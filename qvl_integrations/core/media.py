@@ -134,7 +134,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     array = np.asarray(img, dtype=np.float64)
     low, high = float(array.min()), float(array.max())
     array = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
-    return Image.fromarray(np.round(array).astype(np.uint8), mode="L")
+    return Image.fromarray(np.round(array).astype(np.uint8))
 
 
 def load_image(image: ImageInput, limits: MediaLimits) -> Image.Image:
