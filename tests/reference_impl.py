@@ -78,7 +78,10 @@ class Reference:
             [conversation], add_generation_prompt=True, tokenize=False
         )
         images, videos, kwargs = self._vision(
-            [conversation], image_patch_size=16, return_video_kwargs=True, return_video_metadata=True
+            [conversation],
+            image_patch_size=16,
+            return_video_kwargs=True,
+            return_video_metadata=True,
         )
         metadata = None
         if videos is not None:

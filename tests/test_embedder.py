@@ -101,7 +101,9 @@ def test_custom_instruction_parity(embedder: QwenVLEmbedder, reference: Referenc
     ours = embedder.embed(["find cats"], instruction="  Retrieve pictures of animals ")[0]
     expected = reference.embed(text="find cats", instruction="Retrieve pictures of animals")
     assert np.abs(ours - expected).max() <= TOL
-    per_input = embedder.embed([{"text": "find cats", "instruction": "Retrieve pictures of animals"}])
+    per_input = embedder.embed(
+        [{"text": "find cats", "instruction": "Retrieve pictures of animals"}]
+    )
     np.testing.assert_allclose(per_input[0], ours, atol=1e-6)
     other = embedder.embed(["find cats"])[0]
     assert np.abs(other - ours).max() > 1e-3

@@ -123,7 +123,9 @@ class ModelRunner:
             costs.append(min(text[index] + visual + _PROMPT_OVERHEAD_TOKENS, self.max_length))
         return costs
 
-    def _media(self, item: MultimodalInput, index: int, role: str | None = None) -> PreparedMedia:
+    def _media(
+        self, item: MultimodalInput, index: int | None, role: str | None = None
+    ) -> PreparedMedia:
         try:
             return prepare_media(item, self.vision)
         except InputError as exc:

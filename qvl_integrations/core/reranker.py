@@ -151,10 +151,14 @@ class QwenVLReranker(ModelRunner):
         out = np.zeros((len(docs),), dtype=np.float32)
         if not docs:
             return out
-        query_cost = self._costs([query_item], role="query")[0]
+        try:
+            query_cost = self._costs([query_item])[0]
+            query_media = self._media(query_item, None)
+        except InputError as exc:
+            exc.at(None, "query")
+            raise
         costs = [query_cost + cost for cost in self._costs(docs, role="document")]
         batches = plan_batches(costs, batch_size=size, max_tokens=self.max_batch_tokens)
-        query_media = self._media(query_item, 0, "query")
         bar = self._progress_bar(len(docs), "Reranking", show_progress)
         try:
             run_batches(

@@ -1,0 +1,96 @@
+"""Reranker behaviour: parity with the full LM head, batching, left padding, ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_image
+from reference_impl import Reference
+
+from qvl_integrations import ConfigurationError, QwenVLReranker
+from qvl_integrations.core.settings import DEFAULT_RERANK_INSTRUCTION
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint: Path) -> Reference:
+    return Reference(checkpoint)
+
+
+DOCS = ["a dog", "a cat sleeping on a sofa " * 8, "", "yes"]
+
+
+def test_text_scores_equal_full_lm_head(reranker: QwenVLReranker, reference: Reference) -> None:
+    scores = reranker.score("a cat", DOCS)
+    assert scores.shape == (4,) and scores.dtype == np.float32
+    assert ((scores >= 0) & (scores <= 1)).all()
+    for score, doc in zip(scores, DOCS, strict=True):
+        expected = reference.rerank({"text": "a cat"}, {"text": doc}, DEFAULT_RERANK_INSTRUCTION)
+        assert abs(score - expected) <= TOL
+
+
+def test_image_query_and_image_documents(
+    reranker: QwenVLReranker, reference: Reference, image_file: Path
+) -> None:
+    small = make_image(50, 40, seed=4)
+    docs = [{"image": str(image_file)}, "plain text", {"image": small, "text": "caption"}]
+    scores = reranker.score({"image": small}, docs, instruction="Find the same picture")
+    expected = [
+        reference.rerank({"image": small}, {"image": str(image_file)}, "Find the same picture"),
+        reference.rerank({"image": small}, {"text": "plain text"}, "Find the same picture"),
+        reference.rerank(
+            {"image": small}, {"image": small, "text": "caption"}, "Find the same picture"
+        ),
+    ]
+    assert np.abs(scores - np.array(expected)).max() <= TOL
+
+
+def test_video_documents(
+    reranker: QwenVLReranker, reference: Reference, frame_files: list[Path]
+) -> None:
+    frames = [str(p) for p in frame_files]
+    score = reranker.score("a clip", [{"video": frames}])[0]
+    expected = reference.rerank({"text": "a clip"}, {"video": frames}, DEFAULT_RERANK_INSTRUCTION)
+    assert abs(score - expected) <= TOL
+
+
+def test_batched_equals_pair_by_pair(reranker: QwenVLReranker) -> None:
+    docs = [*DOCS, make_image(70, 30, seed=9), {"text": "mixed", "image": make_image(30, 30)}]
+    batched = reranker.score("query text", docs, batch_size=6)
+    single = np.array([reranker.score("query text", [d], batch_size=1)[0] for d in docs])
+    assert np.abs(batched - single).max() <= 1e-5
+
+
+def test_rank_orders_best_first_with_top_k(reranker: QwenVLReranker) -> None:
+    scores = reranker.score("a cat", DOCS)
+    ranking = reranker.rank("a cat", DOCS)
+    assert [i for i, _ in ranking] == list(np.argsort(-scores, kind="stable"))
+    assert [s for _, s in ranking] == sorted(scores.tolist(), reverse=True)
+    assert reranker.rank("a cat", DOCS, top_k=2) == ranking[:2]
+    with pytest.raises(ConfigurationError):
+        reranker.rank("a cat", DOCS, top_k=0)
+
+
+def test_no_documents(reranker: QwenVLReranker) -> None:
+    assert reranker.score("q", []).shape == (0,)
+    assert reranker.rank("q", []) == []
+
+
+def test_instruction_precedence(reranker: QwenVLReranker) -> None:
+    default = reranker.score("q", ["d"])[0]
+    custom = reranker.score("q", ["d"], instruction="Judge strictly")[0]
+    from_query = reranker.score({"text": "q", "instruction": "Judge strictly"}, ["d"])[0]
+    assert custom == pytest.approx(from_query, abs=1e-7)
+    assert abs(custom - default) > 1e-6
+
+
+def test_truncation_keeps_the_judgement_tail(checkpoint: Path) -> None:
+    short = QwenVLReranker(checkpoint, max_length=64)
+    long_doc = "word " * 300
+    score = short.score("q", [long_doc, {"image": make_image(64, 64), "text": long_doc}])
+    assert np.isfinite(score).all()
+    # Only the end of the document is cut, so a longer tail of the same words changes nothing.
+    assert short.score("q", ["word " * 200])[0] == pytest.approx(score[0], abs=1e-6)
