@@ -13,8 +13,8 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from qvl_integrations import QwenVLEmbedder, QwenVLReranker  # noqa: E402
-from qvl_integrations._compat import ensure_torchvision  # noqa: E402
+from qvl_integrations import QwenVLEmbedder, QwenVLReranker
+from qvl_integrations._compat import ensure_torchvision
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import make_image
+from PIL import Image
 from reference_impl import Reference
 
 from qvl_integrations import ConfigurationError, MultimodalInput, QwenVLEmbedder

@@ -61,7 +61,7 @@ def test_corrupt_image(embedder: QwenVLEmbedder, tmp_path: Path) -> None:
 
 def test_truncated_image(embedder: QwenVLEmbedder, tmp_path: Path) -> None:
     data = _png_bytes(tmp_path)
-    with pytest.raises(MediaDecodeError, match="truncated|corrupt|readable") as info:
+    with pytest.raises(MediaDecodeError, match=r"truncated|corrupt|readable") as info:
         embedder.embed(["x", "y", data[: len(data) // 2]])
     _assert_at(info, 2)
     assert info.value.__cause__ is not None

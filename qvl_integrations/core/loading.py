@@ -163,8 +163,10 @@ def _load(key: ModelKey) -> LoadedModel:
     common = {"dtype": key.dtype, "attn_implementation": key.attention}
     hf_logging = transformers.utils.logging
     verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     # The load report lists lm_head.weight as unexpected for the embedding trunk: by design.
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         processor = transformers.AutoProcessor.from_pretrained(key.checkpoint)
         if key.role == "embedding":
@@ -185,6 +187,10 @@ def _load(key: ModelKey) -> LoadedModel:
         raise ModelLoadError(
             f"could not load {key.role} checkpoint {key.checkpoint!r}: {exc}"
         ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     model.to(key.device)
     model.eval()
     model.requires_grad_(False)
