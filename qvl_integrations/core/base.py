@@ -107,7 +107,8 @@ class ModelRunner:
         joined = ["\n".join(item.texts) for item in items]
         if not any(joined):
             return [0] * len(items)
-        encoded = tokenizer(joined, add_special_tokens=False)["input_ids"]
+        with self.loaded.text_lock:
+            encoded = tokenizer(joined, add_special_tokens=False)["input_ids"]
         return [min(len(ids), self.max_length) for ids in encoded]
 
     def _costs(self, items: Sequence[MultimodalInput], role: str | None = None) -> list[int]:

@@ -218,13 +218,14 @@ class QwenVLEmbedder(ModelRunner):
                 embedding_conversation(item, media, instruction or default_instruction)
             )
         try:
-            encoded = encode_conversations(
-                loaded.processor,
-                conversations,
-                rules=loaded.rules,
-                max_length=self.max_length,
-                padding_side="right",
-            )
+            with loaded.text_lock:
+                encoded = encode_conversations(
+                    loaded.processor,
+                    conversations,
+                    rules=loaded.rules,
+                    max_length=self.max_length,
+                    padding_side="right",
+                )
         except InputError as exc:
             exc.at(batch[exc.index] if exc.index is not None else None)
             raise

@@ -3,8 +3,9 @@
 A loaded model is keyed by (checkpoint, role, device, dtype, attention
 implementation). Every embedder or reranker that asks for the same key gets
 the same object; it is freed when the last of them is gone. Forward passes
-on one loaded model are serialised by its lock, so instances are safe to call
-from several threads (preprocessing still runs in parallel).
+on one loaded model are serialised by its lock, and tokenizer calls by a second
+one, so instances are safe to call from several threads (reading and resizing
+media still runs in parallel).
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class LoadedModel:
         score_vector: Reranker only: ``lm_head[yes] - lm_head[no]``.
         hidden_size: Width of the last hidden state.
         lock: Serialises forward passes.
+        text_lock: Serialises tokenizer calls (the Rust tokenizer's settings are shared state).
     """
 
     key: ModelKey
@@ -121,6 +123,7 @@ class LoadedModel:
     hidden_size: int
     score_vector: torch.Tensor | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    text_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def device(self) -> torch.device:

@@ -227,13 +227,14 @@ class QwenVLReranker(ModelRunner):
             for index in batch
         ]
         try:
-            encoded = encode_conversations(
-                loaded.processor,
-                conversations,
-                rules=loaded.rules,
-                max_length=self.max_length,
-                padding_side="left",
-            )
+            with loaded.text_lock:
+                encoded = encode_conversations(
+                    loaded.processor,
+                    conversations,
+                    rules=loaded.rules,
+                    max_length=self.max_length,
+                    padding_side="left",
+                )
         except InputError as exc:
             exc.at(batch[exc.index] if exc.index is not None else None, "document")
             raise
