@@ -146,7 +146,7 @@ def _write_images(
     for i in range(count):
         width = round(64 * (1000 / 64) ** (i / (count - 1)))
         aspect = 0.75 if i == 0 else 0.7 if i == count - 1 else aspects[i % len(aspects)]
-        sizes.append((width, max(32, round(width * aspect))))
+        sizes.append((width, min(700, round(width * aspect))))
     paths: list[str] = []
     areas: list[int] = []
     for i in rng.permutation(count).tolist():
