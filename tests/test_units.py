@@ -14,8 +14,10 @@ from qvl_integrations.errors import ConfigurationError, InputTooLongError
 
 def test_plan_sorts_and_respects_count_and_budget() -> None:
     costs = [10, 500, 20, 480, 30, 5]
-    batches = plan_batches(costs, batch_size=2, max_tokens=10_000)
+    batches = plan_batches(costs, batch_size=2, max_tokens=10_000, max_padding=2.0)
     assert batches == [[1, 3], [4, 2], [0, 5]]
+    # 10 and 5 padded to 20 tokens is more than 1.3 x their 15 real tokens: split.
+    assert plan_batches(costs, batch_size=2, max_tokens=10_000)[-2:] == [[0], [5]]
     assert sorted(i for b in batches for i in b) == list(range(6))
     budget = plan_batches(costs, batch_size=10, max_tokens=1000)
     for batch in budget:

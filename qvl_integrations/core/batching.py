@@ -20,32 +20,48 @@ __all__ = ["plan_batches", "run_batches"]
 
 T = TypeVar("T")
 
+#: Padded tokens allowed per real token in a batch: beyond this, a new batch is cheaper.
+DEFAULT_MAX_PADDING = 1.3
 
-def plan_batches(costs: Sequence[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
+
+def plan_batches(
+    costs: Sequence[int],
+    *,
+    batch_size: int,
+    max_tokens: int,
+    max_padding: float = DEFAULT_MAX_PADDING,
+) -> list[list[int]]:
     """Group item indices into batches, longest first.
 
-    A batch holds at most ``batch_size`` items and, padded to its longest
-    item, at most ``max_tokens`` tokens; an item costlier than ``max_tokens``
-    runs alone.
+    A batch holds at most ``batch_size`` items; padded to its longest item it
+    holds at most ``max_tokens`` tokens and at most ``max_padding`` times the
+    tokens its items really have. An item costlier than ``max_tokens`` runs
+    alone.
 
     Example:
         >>> plan_batches([5, 100, 7, 90], batch_size=2, max_tokens=1000)
         [[1, 3], [2, 0]]
     """
-    if batch_size < 1 or max_tokens < 1:
-        raise ConfigurationError("batch_size and max_tokens must be >= 1")
+    if batch_size < 1 or max_tokens < 1 or max_padding < 1:
+        raise ConfigurationError("batch_size and max_tokens must be >= 1, max_padding >= 1.0")
     order = sorted(range(len(costs)), key=lambda i: -costs[i])
     batches: list[list[int]] = []
     current: list[int] = []
-    widest = 0
+    widest = real = 0
     for index in order:
         cost = max(int(costs[index]), 1)
-        grown = max(widest, cost)
-        if current and (len(current) >= batch_size or grown * (len(current) + 1) > max_tokens):
-            batches.append(current)
-            current, grown = [], cost
+        if current:
+            padded = max(widest, cost) * (len(current) + 1)
+            if (
+                len(current) >= batch_size
+                or padded > max_tokens
+                or padded > max_padding * (real + cost)
+            ):
+                batches.append(current)
+                current, widest, real = [], 0, 0
         current.append(index)
-        widest = grown
+        widest = max(widest, cost)
+        real += cost
     if current:
         batches.append(current)
     return batches

@@ -12,7 +12,7 @@ import torch
 from ..errors import ConfigurationError, InputError
 from .base import ModelRunner
 from .batching import plan_batches, run_batches
-from .encoding import encode_conversations
+from .encoding import encode_conversations, last_token_states
 from .inputs import MultimodalInput, to_inputs
 from .prompts import embedding_conversation, format_instruction
 from .quantize import Precision, quantize
@@ -224,15 +224,11 @@ class QwenVLEmbedder(ModelRunner):
                     conversations,
                     rules=loaded.rules,
                     max_length=self.max_length,
-                    padding_side="right",
                 )
         except InputError as exc:
             exc.at(batch[exc.index] if exc.index is not None else None)
             raise
-        hidden = self._forward(encoded)
-        last = torch.tensor(encoded.lengths, device=hidden.device) - 1
-        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        pooled = pooled[:, :width].float()
+        pooled = last_token_states(self._forward(encoded), encoded.lengths)[:, :width].float()
         if normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
         return pooled.cpu().numpy()

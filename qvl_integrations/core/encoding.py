@@ -7,8 +7,9 @@ pixels are byte-for-byte those of the reference. What we do differently:
 * Truncation never cuts a special token (which includes every visual
   placeholder) nor the prompt tail, so the pooled token stays the last
   prompt token. Ordinary tokens are dropped from the end of the body.
-* Padding (left or right) is ours, so sequences are padded only as far as
-  the longest one in their own batch.
+* Padding is ours: on the right, only as far as the longest row of the
+  batch, and without an attention mask (see :func:`encode_conversations`).
+  The result of a row is read at its own last token (:func:`last_token_states`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from ..errors import InputTooLongError
 from .settings import PROMPT_TAIL_TOKENS
 from .vision import PreparedVideo
 
-__all__ = ["EncodedBatch", "TokenRules", "encode_conversations", "truncate_keeping_special"]
+__all__ = [
+    "EncodedBatch",
+    "TokenRules",
+    "encode_conversations",
+    "last_token_states",
+    "truncate_keeping_special",
+]
 
 
 @dataclass(frozen=True)
@@ -104,9 +111,8 @@ def encode_conversations(
     *,
     rules: TokenRules,
     max_length: int,
-    padding_side: str,
 ) -> EncodedBatch:
-    """Render, tokenise, truncate and pad a batch of conversations.
+    """Render, tokenise, truncate and right-pad a batch of conversations.
 
     Raises:
         InputTooLongError: for the first row that cannot fit (``index`` is
@@ -141,28 +147,22 @@ def encode_conversations(
     width = max(lengths)
     input_ids = torch.full((len(rows), width), rules.pad_id, dtype=torch.long)
     token_types = torch.zeros((len(rows), width), dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
     for row, (ids, kinds) in enumerate(zip(rows, types, strict=True)):
-        span = slice(width - len(ids), width) if padding_side == "left" else slice(0, len(ids))
-        input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
-        token_types[row, span] = torch.tensor(kinds, dtype=torch.long)
-        attention[row, span] = 1
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        token_types[row, : len(ids)] = torch.tensor(kinds, dtype=torch.long)
 
-    tensors: dict[str, torch.Tensor] = {
-        "input_ids": input_ids,
-        "attention_mask": attention,
-        "mm_token_type_ids": token_types,
-    }
+    # Padding goes on the right and no attention mask is passed: under causal attention a
+    # real token only sees earlier, real tokens, so trailing padding cannot reach it, and
+    # the rows keep the positions they have alone. This lets SDPA take its fused causal
+    # path instead of materialising a padded mask.
+    tensors: dict[str, torch.Tensor] = {"input_ids": input_ids, "mm_token_type_ids": token_types}
     for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
         if key in processed:
             tensors[key] = torch.as_tensor(processed[key])
-    if (
-        padding_side == "left"
-        and "image_grid_thw" not in tensors
-        and "video_grid_thw" not in tensors
-    ):
-        # Text only: without explicit positions a left-padded row would start counting at
-        # the padding; give each row the positions it has when run alone.
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        tensors["position_ids"] = positions
     return EncodedBatch(tensors=tensors, lengths=lengths)
+
+
+def last_token_states(hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+    """Each row's hidden state at its last real (non-padding) token."""
+    last = torch.tensor(lengths, device=hidden.device) - 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]

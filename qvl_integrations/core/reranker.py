@@ -12,7 +12,7 @@ import torch
 from ..errors import ConfigurationError, InputError, UnsupportedInputError
 from .base import ModelRunner
 from .batching import plan_batches, run_batches
-from .encoding import encode_conversations
+from .encoding import encode_conversations, last_token_states
 from .inputs import MultimodalInput, to_input, to_inputs
 from .prompts import rerank_conversation
 from .settings import (
@@ -32,8 +32,8 @@ class QwenVLReranker(ModelRunner):
     """Scores how well each document answers a query: ``P(yes)`` in ``[0, 1]``.
 
     Query and documents may be text, images, videos or any mix. Pairs are
-    batched (padded on the left); the score uses only the two LM-head rows
-    for ``yes`` and ``no``: ``sigmoid((W[yes] - W[no]) . h)``.
+    batched; the score uses only the two LM-head rows for ``yes`` and ``no``:
+    ``sigmoid((W[yes] - W[no]) . h)`` with ``h`` the last token's state.
 
     Args:
         model_name_or_path: Hub id or local directory. ``None`` reads the
@@ -233,12 +233,11 @@ class QwenVLReranker(ModelRunner):
                     conversations,
                     rules=loaded.rules,
                     max_length=self.max_length,
-                    padding_side="left",
                 )
         except InputError as exc:
             exc.at(batch[exc.index] if exc.index is not None else None, "document")
             raise
-        hidden = self._forward(encoded)[:, -1]
+        hidden = last_token_states(self._forward(encoded), encoded.lengths)
         assert loaded.score_vector is not None
         logits = hidden @ loaded.score_vector.to(hidden.dtype)
         return torch.sigmoid(logits.float()).cpu().numpy()
