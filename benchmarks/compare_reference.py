@@ -66,10 +66,12 @@ FLOORS: dict[str, float] = {
     "images": 1.4,
     "rerank-texts": 4.0,
     "rerank-images": 4.0,
+    "rerank-passages": 4.0,
+    "rerank-image-query": 4.0,
 }
 
 SHIM_NOTE = (
-    "rerank-images: the reference's `tokenize` leaves `mm_token_type_ids` an unpadded Python "
+    "rerank-images, rerank-image-query: the reference's `tokenize` leaves `mm_token_type_ids` an unpadded Python "
     "list, which crashes transformers 5.x on image/video pairs; the harness wraps that "
     "instance's `tokenize` to turn it into a LongTensor (valid: the reference runs one pair "
     "at a time, unpadded and untruncated). Nothing else is changed."
@@ -109,6 +111,7 @@ class Workload:
         query: Text query of both reranking cases.
         documents: Text documents to rerank.
         image_documents: Image file paths to rerank.
+        passages: Short text passages (search-result snippets) to rerank.
     """
 
     embedding_checkpoint: str
@@ -121,6 +124,7 @@ class Workload:
     query: str
     documents: list[str]
     image_documents: list[str]
+    passages: list[str]
 
 
 def _log_uniform_words(rng: random.Random, low: int, high: int) -> str:
@@ -195,6 +199,7 @@ def make_workload(
     texts = [_log_uniform_words(rng, 3, 500) for _ in range(N_TEXTS)]
     query = "Which documents describe a quick brown fox near the old stone bridge in Paris?"
     documents = [_log_uniform_words(rng, 3, 400) for _ in range(N_DOCUMENTS)]
+    passages = [_log_uniform_words(rng, 10, 80) for _ in range(N_DOCUMENTS)]
     images, areas = _write_images(np.random.default_rng(seed), folder, N_IMAGES)
     return Workload(
         embedding_checkpoint=embedding_checkpoint,
@@ -207,6 +212,7 @@ def make_workload(
         query=query,
         documents=documents,
         image_documents=images[:: N_IMAGES // N_IMAGE_DOCUMENTS][:N_IMAGE_DOCUMENTS],
+        passages=passages,
     )
 
 
@@ -236,7 +242,7 @@ class Case:
 
 
 def make_cases(workload: Workload) -> list[Case]:
-    """The four comparisons of the benchmark."""
+    """The comparisons of the benchmark."""
     texts = workload.texts
     documents = workload.documents
     smallest_image = int(np.argmin(workload.image_areas))
@@ -263,6 +269,21 @@ def make_cases(workload: Workload) -> list[Case]:
             [{"image": p} for p in image_docs],
             query={"text": workload.query},
             warmup=min(range(len(image_docs)), key=lambda i: areas[image_docs[i]]),
+            needs_shim=True,
+        ),
+        Case(
+            "rerank-passages",
+            "reranker",
+            [{"text": d} for d in workload.passages],
+            query={"text": workload.query},
+            warmup=min(range(len(workload.passages)), key=lambda i: len(workload.passages[i])),
+        ),
+        Case(
+            "rerank-image-query",
+            "reranker",
+            [{"text": d} for d in workload.passages],
+            query={"image": workload.images[smallest_image + 1 if smallest_image == 0 else 0]},
+            warmup=min(range(len(workload.passages)), key=lambda i: len(workload.passages[i])),
             needs_shim=True,
         ),
     ]
@@ -438,7 +459,7 @@ def our_call(case: Case, models: Models) -> Callable[[], np.ndarray]:
         return lambda: np.asarray(embedder.embed(case.inputs))
     reranker = models.reranker()
     assert case.query is not None
-    query = case.query["text"]
+    query = case.query
     return lambda: np.asarray(reranker.score(query, case.inputs))
 
 
@@ -655,6 +676,8 @@ _LABELS = {
     "images": "{n} images",
     "rerank-texts": "1 text query x {n} text docs",
     "rerank-images": "1 text query x {n} image docs",
+    "rerank-passages": "1 text query x {n} short passages",
+    "rerank-image-query": "1 image query x {n} short passages",
 }
 
 
@@ -737,6 +760,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-memory", action="store_true", help="do not measure peak memory (faster)"
     )
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        metavar="NAME",
+        help="run only these cases (default: all; see FLOORS for the names)",
+    )
     parser.add_argument("--memory-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_worker is None and not (args.reference or args.reference_files):
@@ -782,6 +811,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = Models("ours", workload)
         results: list[CaseResult] = []
         for case in make_cases(workload):
+            if args.cases and case.name not in args.cases:
+                continue
             print(f"timing {case.name} ...", file=sys.stderr)
             result = compare_case(case, reference, ours, args.repeats)
             if case.needs_shim:

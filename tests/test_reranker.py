@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_image
 from reference_impl import Reference
 
@@ -94,3 +95,43 @@ def test_truncation_keeps_the_judgement_tail(checkpoint: Path) -> None:
     assert np.isfinite(score).all()
     # Only the end of the document is cut, so a longer tail of the same words changes nothing.
     assert short.score("q", ["word " * 200])[0] == pytest.approx(score[0], abs=1e-6)
+
+
+def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
+    from qvl_integrations.core.encoding import encode_conversations, last_token_states
+    from qvl_integrations.core.inputs import to_input
+    from qvl_integrations.core.prefix import PrefixCache, forward_last_with_prefix
+    from qvl_integrations.core.prompts import rerank_conversation
+
+    loaded = reranker.loaded
+    image = make_image(60, 40, seed=11)
+    frames = [make_image(40, 40, seed=s) for s in range(3)]
+    for query_value in (
+        "a text query",
+        {"image": image, "text": "and words"},
+        {"video": frames, "text": "a clip"},
+    ):
+        query = to_input(query_value)
+        query_media = reranker._media(query, None)
+        docs = [to_input(d) for d in ("short", "longer text " * 9, {"image": image, "text": "x"})]
+        conversations = [
+            rerank_conversation(query, query_media, d, reranker._media(d, i), "judge")
+            for i, d in enumerate(docs)
+        ]
+        encoded = encode_conversations(
+            loaded.processor, conversations, rules=loaded.rules, max_length=4096
+        )
+        plain = last_token_states(reranker._forward(encoded), encoded.lengths)
+        cache = PrefixCache()
+        for _ in range(2):  # the second call reuses the cached prefix
+            shared = forward_last_with_prefix(
+                loaded.model,
+                encoded,
+                images_per_row=[len(query.images) + len(d.images) for d in docs],
+                videos_per_row=[len(query.videos)] * 3,
+                shared_images=len(query.images),
+                shared_videos=len(query.videos),
+                cache=cache,
+            )
+            assert shared is not None and cache.ids is not None
+            assert torch.abs(shared - plain).max() <= 1e-5

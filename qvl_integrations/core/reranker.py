@@ -14,6 +14,7 @@ from .base import ModelRunner
 from .batching import plan_batches, run_batches
 from .encoding import encode_conversations, last_token_states
 from .inputs import MultimodalInput, to_input, to_inputs
+from .prefix import PrefixCache, forward_last_with_prefix
 from .prompts import rerank_conversation
 from .settings import (
     DEFAULT_MAX_BATCH_TOKENS,
@@ -159,11 +160,12 @@ class QwenVLReranker(ModelRunner):
             raise
         costs = [query_cost + cost for cost in self._costs(docs, role="document")]
         batches = plan_batches(costs, batch_size=size, max_tokens=self.max_batch_tokens)
+        prefix = PrefixCache()
         bar = self._progress_bar(len(docs), "Reranking", show_progress)
         try:
             run_batches(
                 batches,
-                lambda batch: self._score_batch(query_item, query_media, docs, batch, task),
+                lambda batch: self._score_batch(query_item, query_media, docs, batch, task, prefix),
                 out,
                 progress=bar.update if bar is not None else None,
             )
@@ -214,6 +216,7 @@ class QwenVLReranker(ModelRunner):
         docs: Sequence[MultimodalInput],
         batch: Sequence[int],
         instruction: str,
+        prefix: PrefixCache,
     ) -> np.ndarray:
         loaded = self.loaded
         conversations = [
@@ -237,7 +240,18 @@ class QwenVLReranker(ModelRunner):
         except InputError as exc:
             exc.at(batch[exc.index] if exc.index is not None else None, "document")
             raise
-        hidden = last_token_states(self._forward(encoded), encoded.lengths)
+        with loaded.lock, torch.inference_mode():
+            hidden = forward_last_with_prefix(
+                loaded.model,
+                encoded,
+                images_per_row=[len(query.images) + len(docs[i].images) for i in batch],
+                videos_per_row=[len(query.videos) + len(docs[i].videos) for i in batch],
+                shared_images=len(query.images),
+                shared_videos=len(query.videos),
+                cache=prefix,
+            )
+        if hidden is None:
+            hidden = last_token_states(self._forward(encoded), encoded.lengths)
         assert loaded.score_vector is not None
         logits = hidden @ loaded.score_vector.to(hidden.dtype)
         return torch.sigmoid(logits.float()).cpu().numpy()
