@@ -154,7 +154,8 @@ def forward_last_with_prefix(
             **prefix_vid,
         )
         cache.ids = ids[0, :length].clone()
-        cache.layers = [(layer.keys, layer.values) for layer in fresh.layers]
+        layers: list[Any] = list(fresh.layers)
+        cache.layers = [(layer.keys, layer.values) for layer in layers]
 
     past = DynamicCache(config=text_config)
     for index, (keys, values) in enumerate(cache.layers):
