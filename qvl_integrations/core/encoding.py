@@ -1,8 +1,11 @@
 """From conversations to model tensors: render, tokenise, truncate, pad.
 
 The checkpoint's own chat template renders the prompt and its processor
-expands the visual placeholders and builds the pixel tensors, so prompts and
-pixels are byte-for-byte those of the reference. What we do differently:
+expands video placeholders and builds video pixels, so prompts are
+byte-for-byte those of the reference. What we do differently:
+
+* Still images are cut into patch rows by :mod:`.pixels` (once, not twice)
+  and their placeholders expanded here, with the processor's own token.
 
 * Truncation never cuts a special token (which includes every visual
   placeholder) nor the prompt tail, so the pooled token stays the last
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 
 from ..errors import InputTooLongError
+from .pixels import PatchGeometry, image_patches
 from .settings import PROMPT_TAIL_TOKENS
 from .vision import PreparedVideo
 
@@ -35,10 +39,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TokenRules:
-    """Tokenizer facts the truncation and padding need."""
+    """Checkpoint facts the encoding needs: padding, special tokens, image geometry."""
 
     pad_id: int
     special_ids: frozenset[int]
+    geometry: PatchGeometry
 
 
 @dataclass
@@ -87,6 +92,20 @@ def truncate_keeping_special(
     return keep
 
 
+def _expand_placeholders(texts: Sequence[str], token: str, replacements: list[str]) -> list[str]:
+    """Replace the k-th ``token`` across ``texts`` by ``replacements[k]``."""
+    pending = iter(replacements)
+    expanded = []
+    for text in texts:
+        pieces = text.split(token)
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            out.append(next(pending))
+            out.append(piece)
+        expanded.append("".join(out))
+    return expanded
+
+
 def _collect_media(
     conversations: Sequence[list[dict[str, Any]]],
 ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
@@ -122,17 +141,39 @@ def encode_conversations(
         list(conversations), add_generation_prompt=True, tokenize=False
     )
     images, videos, metadata = _collect_media(conversations)
-    processed = processor(
-        text=texts,
-        images=images or None,
-        videos=videos or None,
-        video_metadata=metadata or None,
-        do_resize=False,
-        do_sample_frames=False,
-        padding=False,
-    )
-    rows: list[list[int]] = [list(ids) for ids in processed["input_ids"]]
-    types: list[list[int]] = [list(t) for t in processed["mm_token_type_ids"]]
+    image_tensors: dict[str, torch.Tensor] = {}
+    if images:
+        # Still images are cut by us (see .pixels); their placeholders expanded here.
+        patches = [image_patches(image, rules.geometry) for image in images]
+        merge = rules.geometry.merge
+        image_tokens = [processor.image_token * (h * w // merge**2) for _, (_, h, w) in patches]
+        texts = _expand_placeholders(texts, processor.image_token, image_tokens)
+        image_tensors = {
+            "pixel_values": torch.cat([rows for rows, _ in patches]),
+            "image_grid_thw": torch.tensor([grid for _, grid in patches], dtype=torch.long),
+        }
+    video_tensors: dict[str, torch.Tensor] = {}
+    if videos:
+        processed = processor.video_processor(
+            videos=videos,
+            video_metadata=metadata,
+            do_resize=False,
+            do_sample_frames=False,
+            return_metadata=True,
+            return_tensors="pt",
+        )
+        # The processor's own placeholder text (per-frame timestamps included).
+        video_tokens = [
+            processor.replace_video_token(processed, video_idx=i) for i in range(len(videos))
+        ]
+        texts = _expand_placeholders(texts, processor.video_token, video_tokens)
+        video_tensors = {
+            "pixel_values_videos": torch.as_tensor(processed["pixel_values_videos"]),
+            "video_grid_thw": torch.as_tensor(processed["video_grid_thw"]),
+        }
+    token_ids = processor.tokenizer(texts, return_attention_mask=False)["input_ids"]
+    rows: list[list[int]] = [list(ids) for ids in token_ids]
+    types: list[list[int]] = processor.create_mm_token_type_ids(rows)
     for row, ids in enumerate(rows):
         try:
             keep = truncate_keeping_special(ids, max_length, rules.special_ids)
@@ -156,9 +197,8 @@ def encode_conversations(
     # the rows keep the positions they have alone. This lets SDPA take its fused causal
     # path instead of materialising a padded mask.
     tensors: dict[str, torch.Tensor] = {"input_ids": input_ids, "mm_token_type_ids": token_types}
-    for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
-        if key in processed:
-            tensors[key] = torch.as_tensor(processed[key])
+    tensors.update(image_tensors)
+    tensors.update(video_tensors)
     return EncodedBatch(tensors=tensors, lengths=lengths)
 
 

@@ -21,6 +21,7 @@ import torch
 from ..errors import ConfigurationError, ModelLoadError
 from . import _deps
 from .encoding import TokenRules
+from .pixels import PatchGeometry, install_patch_embedding
 
 __all__ = [
     "LoadedModel",
@@ -149,7 +150,11 @@ def _token_rules(processor: Any) -> TokenRules:
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    return TokenRules(pad_id=int(pad_id), special_ids=frozenset(special))
+    return TokenRules(
+        pad_id=int(pad_id),
+        special_ids=frozenset(special),
+        geometry=PatchGeometry.from_processor(processor),
+    )
 
 
 def _word_id(tokenizer: Any, word: str, checkpoint: str) -> int:
@@ -194,6 +199,7 @@ def _load(key: ModelKey) -> LoadedModel:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+    install_patch_embedding(model)
     model.to(key.device)
     model.eval()
     model.requires_grad_(False)
