@@ -135,3 +135,18 @@ def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
             )
             assert shared is not None and cache.ids is not None
             assert torch.abs(shared - plain).max() <= 1e-5
+        # A lone row reuses the prefix that an earlier batch of the call computed.
+        single = encode_conversations(
+            loaded.processor, conversations[1:2], rules=loaded.rules, max_length=4096
+        )
+        alone = forward_last_with_prefix(
+            loaded.model,
+            single,
+            images_per_row=[len(query.images)],
+            videos_per_row=[len(query.videos)],
+            shared_images=len(query.images),
+            shared_videos=len(query.videos),
+            cache=cache,
+        )
+        assert alone is not None
+        assert torch.abs(alone[0] - plain[1]).max() <= 1e-5

@@ -40,6 +40,33 @@ def _common_length(ids: torch.Tensor, lengths: list[int]) -> int:
     return int(differing[0, 0]) if len(differing) else limit
 
 
+def _reusable(cache: PrefixCache, ids: torch.Tensor, lengths: list[int]) -> bool:
+    """Whether every row starts with the cached prefix and goes on past it."""
+    if cache.ids is None or min(lengths) <= len(cache.ids):
+        return False
+    head = ids[:, : len(cache.ids)]
+    return bool((head == cache.ids.to(ids.device)).all())
+
+
+def _shared_length(
+    ids: torch.Tensor, types: torch.Tensor, lengths: list[int], shared_visual: int
+) -> int | None:
+    """Length of the prefix all rows share, holding exactly the shared visual tokens."""
+    if ids.shape[0] < 2:
+        return None
+    length = _common_length(ids, lengths)
+    # The prefix must hold exactly the shared visual tokens: cut before any further ones.
+    visual = torch.nonzero(types[0] != 0).flatten()
+    if len(visual) > shared_visual:
+        length = min(length, int(visual[shared_visual]))
+    if shared_visual and (len(visual) < shared_visual or int(visual[shared_visual - 1]) >= length):
+        return None
+    # Never split between two visual tokens or right after one.
+    while length > 0 and (types[0, length - 1] != 0 or types[0, length] != 0):
+        length -= 1
+    return length if length >= MIN_PREFIX_TOKENS else None
+
+
 def _split_visual(
     tensors: dict[str, torch.Tensor],
     kind: str,
@@ -104,14 +131,13 @@ def forward_last_with_prefix(
 
     Returns:
         ``(rows, hidden)`` states, or ``None`` when the rows share too little
-        for the prefix to pay off (the caller then runs the plain pass).
+        for the prefix to pay off (the caller then runs the plain pass). A
+        single row uses the prefix cached by an earlier batch, if it has one.
     """
     device = next(model.parameters()).device
     tensors = {key: value.to(device) for key, value in encoded.tensors.items()}
     ids, types = tensors["input_ids"], tensors["mm_token_type_ids"]
     rows = ids.shape[0]
-    if rows < 2:
-        return None
     merge = int(model.config.vision_config.spatial_merge_size)
     prefix_img, suffix_img, img_tokens = _split_visual(
         tensors, "image", images_per_row, shared_images, merge
@@ -119,19 +145,14 @@ def forward_last_with_prefix(
     prefix_vid, suffix_vid, vid_tokens = _split_visual(
         tensors, "video", videos_per_row, shared_videos, merge
     )
-    length = _common_length(ids, encoded.lengths)
-    # The prefix must hold exactly the shared visual tokens: cut before any further ones.
-    visual = torch.nonzero(types[0] != 0).flatten()
-    shared_visual = img_tokens + vid_tokens
-    if len(visual) > shared_visual:
-        length = min(length, int(visual[shared_visual]))
-    if shared_visual and (len(visual) < shared_visual or int(visual[shared_visual - 1]) >= length):
-        return None
-    # Never split between two visual tokens or right after one.
-    while length > 0 and (types[0, length - 1] != 0 or types[0, length] != 0):
-        length -= 1
-    if length < MIN_PREFIX_TOKENS:
-        return None
+    if _reusable(cache, ids, encoded.lengths):
+        assert cache.ids is not None
+        length = len(cache.ids)
+    else:
+        found = _shared_length(ids, types, encoded.lengths, img_tokens + vid_tokens)
+        if found is None:
+            return None
+        length = found
 
     if "image_grid_thw" in tensors or "video_grid_thw" in tensors:
         positions, _ = model.get_rope_index(
