@@ -50,7 +50,6 @@ import numpy as np
 
 TOLERANCE = 1e-4
 BATCH_SIZE = 16
-MAX_BATCH_TOKENS = 16384
 N_TEXTS = 64
 N_IMAGES = 16
 N_DOCUMENTS = 32
@@ -71,8 +70,9 @@ FLOORS: dict[str, float] = {
 }
 
 SHIM_NOTE = (
-    "rerank-images, rerank-image-query: the reference's `tokenize` leaves `mm_token_type_ids` an unpadded Python "
-    "list, which crashes transformers 5.x on image/video pairs; the harness wraps that "
+    "rerank-images, rerank-image-query: the reference's `tokenize` leaves "
+    "`mm_token_type_ids` an unpadded Python list, which crashes transformers 5.x on "
+    "image/video pairs; the harness wraps that "
     "instance's `tokenize` to turn it into a LongTensor (valid: the reference runs one pair "
     "at a time, unpadded and untruncated). Nothing else is changed."
 )
@@ -358,8 +358,6 @@ class Models:
                     self.workload.embedding_checkpoint,
                     device=device_name(),
                     dtype="float32",
-                    batch_size=BATCH_SIZE,
-                    max_batch_tokens=MAX_BATCH_TOKENS,
                 )
                 _ = self._embedder.loaded  # load now, not inside the first timed call
         return self._embedder

@@ -100,7 +100,7 @@ def test_truncation_keeps_the_judgement_tail(checkpoint: Path) -> None:
 def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
     from qvl_integrations.core.encoding import encode_conversations, last_token_states
     from qvl_integrations.core.inputs import to_input
-    from qvl_integrations.core.prefix import PrefixCache, forward_last_with_prefix
+    from qvl_integrations.core.prefix import forward_last_with_prefix
     from qvl_integrations.core.prompts import rerank_conversation
 
     loaded = reranker.loaded
@@ -118,35 +118,24 @@ def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
             rerank_conversation(query, query_media, d, reranker._media(d, i), "judge")
             for i, d in enumerate(docs)
         ]
-        encoded = encode_conversations(
-            loaded.processor, conversations, rules=loaded.rules, max_length=4096
-        )
+
+        def encode(rows: list) -> object:
+            return encode_conversations(loaded.processor, rows, rules=loaded.rules, max_length=4096)
+
+        encoded = encode(conversations)
         plain = last_token_states(reranker._forward(encoded), encoded.lengths)
-        cache = PrefixCache()
-        for _ in range(2):  # the second call reuses the cached prefix
+        cache = reranker._shared_prefix(query, query_media, "judge")
+        assert cache.ids is not None and not cache.layers
+        for rows in (slice(0, 3), slice(1, 2), slice(2, 3)):  # a lone row reuses the prefix
+            part = encode(conversations[rows])
             shared = forward_last_with_prefix(
                 loaded.model,
-                encoded,
-                images_per_row=[len(query.images) + len(d.images) for d in docs],
-                videos_per_row=[len(query.videos)] * 3,
+                part,
+                images_per_row=[len(query.images) + len(d.images) for d in docs[rows]],
+                videos_per_row=[len(query.videos)] * len(docs[rows]),
                 shared_images=len(query.images),
                 shared_videos=len(query.videos),
                 cache=cache,
             )
-            assert shared is not None and cache.ids is not None
-            assert torch.abs(shared - plain).max() <= 1e-5
-        # A lone row reuses the prefix that an earlier batch of the call computed.
-        single = encode_conversations(
-            loaded.processor, conversations[1:2], rules=loaded.rules, max_length=4096
-        )
-        alone = forward_last_with_prefix(
-            loaded.model,
-            single,
-            images_per_row=[len(query.images)],
-            videos_per_row=[len(query.videos)],
-            shared_images=len(query.images),
-            shared_videos=len(query.videos),
-            cache=cache,
-        )
-        assert alone is not None
-        assert torch.abs(alone[0] - plain[1]).max() <= 1e-5
+            assert shared is not None and cache.layers
+            assert torch.abs(shared - plain[rows]).max() <= 1e-5

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigurationError, InputError
+from .batching import plan_batches
 from .encoding import EncodedBatch
 from .inputs import MultimodalInput
 from .loading import (
@@ -21,9 +22,7 @@ from .loading import (
     resolve_device,
     resolve_dtype,
 )
-from .settings import (
-    VisionSettings,
-)
+from .settings import DEFAULT_MAX_BATCH_TOKENS, VisionSettings
 from .vision import PreparedMedia, estimate_visual_tokens, prepare_media
 
 __all__ = ["ModelRunner"]
@@ -50,7 +49,7 @@ class ModelRunner:
         max_length: int,
         vision: VisionSettings,
         batch_size: int,
-        max_batch_tokens: int,
+        max_batch_tokens: int | None,
         show_progress: bool | None,
     ) -> None:
         if model_name_or_path is None:
@@ -63,7 +62,9 @@ class ModelRunner:
             raise ConfigurationError(f"max_length must be an int >= 16, got {max_length!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if not isinstance(max_batch_tokens, int) or max_batch_tokens < 1:
+        if max_batch_tokens is not None and (
+            not isinstance(max_batch_tokens, int) or max_batch_tokens < 1
+        ):
             raise ConfigurationError(
                 f"max_batch_tokens must be an int >= 1, got {max_batch_tokens!r}"
             )
@@ -100,6 +101,21 @@ class ModelRunner:
     def is_loaded(self) -> bool:
         """Whether this instance has loaded (or attached to) its model yet."""
         return self._loaded is not None
+
+    def _plan(
+        self, costs: Sequence[int], batch_size: int | None, floor: int = 0
+    ) -> list[list[int]]:
+        """Batches for items of these costs, under the call's batch size and token budget.
+
+        ``floor`` raises the CPU default budget (the largest item) to at least that.
+        """
+        size = self.batch_size if batch_size is None else batch_size
+        budget = self.max_batch_tokens
+        if budget is None:
+            # On a CPU, batching saves little time, so by default a batch holds no more
+            # tokens than the call's largest input: peak memory stays that of one input.
+            budget = DEFAULT_MAX_BATCH_TOKENS if self.device.type != "cpu" else max(*costs, floor)
+        return plan_batches(costs, batch_size=size, max_tokens=budget)
 
     # -- preparation -------------------------------------------------------------------------
     def _text_costs(self, items: Sequence[MultimodalInput]) -> list[int]:

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigurationError, InputError
 from .base import ModelRunner
-from .batching import plan_batches, run_batches
+from .batching import run_batches
 from .encoding import encode_conversations, last_token_states
 from .inputs import MultimodalInput, to_inputs
 from .prompts import embedding_conversation, format_instruction
@@ -19,7 +19,6 @@ from .quantize import Precision, quantize
 from .settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EMBEDDING_INSTRUCTION,
-    DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_QUERY_INSTRUCTION,
     EMBEDDING_MAX_LENGTH,
     VisionSettings,
@@ -56,7 +55,9 @@ class QwenVLEmbedder(ModelRunner):
         max_image_pixels: Largest decoded image accepted (bomb guard).
         url_timeout_s: Time-out per http(s) fetch, in seconds.
         batch_size: Most inputs per forward pass.
-        max_batch_tokens: Most (padded) tokens per forward pass.
+        max_batch_tokens: Most (padded) tokens per forward pass; ``None``:
+            16384 on a GPU, and on the CPU the call's largest input (so peak
+            memory is that of one input at a time).
         show_progress: Progress bar; ``None`` shows one for 256+ inputs.
         instruction: Default instruction (documents and plain ``embed``).
         query_instruction: Default instruction of :meth:`embed_query`.
@@ -88,7 +89,7 @@ class QwenVLEmbedder(ModelRunner):
         max_image_pixels: int = VisionSettings.max_image_pixels,
         url_timeout_s: float = VisionSettings.url_timeout_s,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_batch_tokens: int | None = None,
         show_progress: bool | None = None,
         instruction: str = DEFAULT_EMBEDDING_INSTRUCTION,
         query_instruction: str = DEFAULT_QUERY_INSTRUCTION,
@@ -164,11 +165,10 @@ class QwenVLEmbedder(ModelRunner):
             raise ConfigurationError(
                 "precision='int8' needs normalize=True (it scales unit vectors)"
             )
-        size = self.batch_size if batch_size is None else batch_size
         out = np.zeros((len(items), width), dtype=np.float32)
         if items:
             costs = self._costs(items)
-            batches = plan_batches(costs, batch_size=size, max_tokens=self.max_batch_tokens)
+            batches = self._plan(costs, batch_size)
             bar = self._progress_bar(len(items), "Embedding", show_progress)
             try:
                 run_batches(

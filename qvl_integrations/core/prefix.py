@@ -1,12 +1,13 @@
 """Running the tokens that every row of a batch shares only once.
 
 Every reranking pair starts with the same system prompt, instruction and
-query (its images and videos included). The batch's rows are tokenised in
-full, so the shared prefix is found exactly, as the longest common run of
-token ids, never guessed from text. That prefix goes through the model once,
-with the query's vision tower; its keys and values are then repeated for the
-rows, and only each row's own suffix (the document and the prompt tail) is
-computed. Positions (multimodal RoPE included) are those of the full rows,
+query (its images and videos included). The shared prefix is found exactly,
+as the longest common run of token ids of two probe pairs (the query with two
+different one-token documents), never guessed from text; a batch uses it only
+when each of its fully tokenised rows really starts with it. The prefix goes
+through the model once, with the query's vision tower; its keys and values
+are then repeated for the rows, and only each row's own suffix (the document
+and the prompt tail) is computed. Positions (multimodal RoPE included) are those of the full rows,
 so the result equals the plain forward pass up to float rounding.
 """
 
@@ -19,52 +20,50 @@ import torch
 
 from .encoding import EncodedBatch
 
-__all__ = ["PrefixCache", "forward_last_with_prefix"]
+__all__ = ["PrefixCache", "find_shared_prefix", "forward_last_with_prefix"]
 
 #: Below this many shared tokens the extra forward pass does not pay off.
 MIN_PREFIX_TOKENS = 16
+#: Nor when the prefix is shorter than this fraction of the rows' own (suffix) tokens.
+MIN_PREFIX_SHARE = 0.5
 
 
 @dataclass
 class PrefixCache:
-    """Keys and values of a computed prefix, reused across the batches of one call."""
+    """The prefix of one reranking call: its token ids, and keys/values once computed."""
 
     ids: torch.Tensor | None = None
     layers: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
 
-def _common_length(ids: torch.Tensor, lengths: list[int]) -> int:
-    equal = (ids == ids[:1]).all(dim=0)
-    limit = min(lengths) - 1  # every row keeps at least its last token to compute
-    differing = torch.nonzero(~equal[:limit])
-    return int(differing[0, 0]) if len(differing) else limit
+def find_shared_prefix(probe: EncodedBatch) -> PrefixCache:
+    """The prefix shared by two probe rows: the same query with two different documents.
 
-
-def _reusable(cache: PrefixCache, ids: torch.Tensor, lengths: list[int]) -> bool:
-    """Whether every row starts with the cached prefix and goes on past it."""
-    if cache.ids is None or min(lengths) <= len(cache.ids):
-        return False
-    head = ids[:, : len(cache.ids)]
-    return bool((head == cache.ids.to(ids.device)).all())
-
-
-def _shared_length(
-    ids: torch.Tensor, types: torch.Tensor, lengths: list[int], shared_visual: int
-) -> int | None:
-    """Length of the prefix all rows share, holding exactly the shared visual tokens."""
-    if ids.shape[0] < 2:
-        return None
-    length = _common_length(ids, lengths)
-    # The prefix must hold exactly the shared visual tokens: cut before any further ones.
-    visual = torch.nonzero(types[0] != 0).flatten()
-    if len(visual) > shared_visual:
-        length = min(length, int(visual[shared_visual]))
-    if shared_visual and (len(visual) < shared_visual or int(visual[shared_visual - 1]) >= length):
-        return None
-    # Never split between two visual tokens or right after one.
+    The probes' documents are text only, so the common run holds exactly the
+    query's visual tokens. It never ends inside or right after a visual run.
+    Returns an empty cache when the prefix is too short to be worth it.
+    """
+    ids, types = probe.tensors["input_ids"], probe.tensors["mm_token_type_ids"]
+    limit = min(probe.lengths) - 1
+    differing = torch.nonzero(ids[0, :limit] != ids[1, :limit])
+    length = int(differing[0, 0]) if len(differing) else limit
     while length > 0 and (types[0, length - 1] != 0 or types[0, length] != 0):
         length -= 1
-    return length if length >= MIN_PREFIX_TOKENS else None
+    if length < MIN_PREFIX_TOKENS:
+        return PrefixCache()
+    return PrefixCache(ids=ids[0, :length].clone())
+
+
+def _applies(cache: PrefixCache, ids: torch.Tensor, lengths: list[int]) -> bool:
+    """Whether every row starts with the prefix, goes on past it, and shares enough."""
+    if cache.ids is None:
+        return False
+    length = len(cache.ids)
+    if min(lengths) <= length or length < MIN_PREFIX_SHARE * (sum(lengths) / len(lengths) - length):
+        # Too little to save; and the cached pass needs an explicit (materialised) mask
+        # where the plain causal pass needs none.
+        return False
+    return bool((ids[:, :length] == cache.ids.to(ids.device)).all())
 
 
 def _split_visual(
@@ -127,33 +126,27 @@ def forward_last_with_prefix(
         videos_per_row: Videos in each row, shared ones first.
         shared_images: How many leading images every row shares (the query's).
         shared_videos: How many leading videos every row shares.
-        cache: Prefix reused from an earlier batch of the same call, updated here.
+        cache: The call's prefix (:func:`find_shared_prefix`); its keys and
+            values are computed by the first batch that uses it.
 
     Returns:
-        ``(rows, hidden)`` states, or ``None`` when the rows share too little
-        for the prefix to pay off (the caller then runs the plain pass). A
-        single row uses the prefix cached by an earlier batch, if it has one.
+        ``(rows, hidden)`` states, or ``None`` when the prefix does not apply
+        or would not pay off (the caller then runs the plain pass).
     """
     device = next(model.parameters()).device
     tensors = {key: value.to(device) for key, value in encoded.tensors.items()}
     ids, types = tensors["input_ids"], tensors["mm_token_type_ids"]
-    rows = ids.shape[0]
+    if not _applies(cache, ids, encoded.lengths):
+        return None
+    assert cache.ids is not None
+    rows, length = ids.shape[0], len(cache.ids)
     merge = int(model.config.vision_config.spatial_merge_size)
-    prefix_img, suffix_img, img_tokens = _split_visual(
+    prefix_img, suffix_img, _ = _split_visual(
         tensors, "image", images_per_row, shared_images, merge
     )
-    prefix_vid, suffix_vid, vid_tokens = _split_visual(
+    prefix_vid, suffix_vid, _ = _split_visual(
         tensors, "video", videos_per_row, shared_videos, merge
     )
-    if _reusable(cache, ids, encoded.lengths):
-        assert cache.ids is not None
-        length = len(cache.ids)
-    else:
-        found = _shared_length(ids, types, encoded.lengths, img_tokens + vid_tokens)
-        if found is None:
-            return None
-        length = found
-
     if "image_grid_thw" in tensors or "video_grid_thw" in tensors:
         positions, _ = model.get_rope_index(
             ids, types, tensors.get("image_grid_thw"), tensors.get("video_grid_thw")
@@ -163,7 +156,7 @@ def forward_last_with_prefix(
     text_config = model.config.text_config
     from transformers import DynamicCache
 
-    if cache.ids is None or len(cache.ids) != length or not torch.equal(cache.ids, ids[0, :length]):
+    if not cache.layers:
         fresh = DynamicCache(config=text_config)
         model(
             input_ids=ids[:1, :length],
@@ -174,7 +167,6 @@ def forward_last_with_prefix(
             **prefix_img,
             **prefix_vid,
         )
-        cache.ids = ids[0, :length].clone()
         layers: list[Any] = list(fresh.layers)
         cache.layers = [(layer.keys, layer.values) for layer in layers]
 

@@ -9,15 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigurationError, InputError, UnsupportedInputError
+from ..errors import ConfigurationError, InputError, InputTooLongError, UnsupportedInputError
 from .base import ModelRunner
-from .batching import plan_batches, run_batches
+from .batching import run_batches
 from .encoding import encode_conversations, last_token_states
 from .inputs import MultimodalInput, to_input, to_inputs
-from .prefix import PrefixCache, forward_last_with_prefix
+from .prefix import PrefixCache, find_shared_prefix, forward_last_with_prefix
 from .prompts import rerank_conversation
 from .settings import (
-    DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_RERANK_INSTRUCTION,
     RERANKER_MAX_LENGTH,
     VisionSettings,
@@ -53,7 +52,9 @@ class QwenVLReranker(ModelRunner):
         max_image_pixels: Largest decoded image accepted (bomb guard).
         url_timeout_s: Time-out per http(s) fetch, in seconds.
         batch_size: Most pairs per forward pass.
-        max_batch_tokens: Most (padded) tokens per forward pass.
+        max_batch_tokens: Most (padded) tokens per forward pass; ``None``:
+            16384 on a GPU, and on the CPU the call's largest input (so peak
+            memory is that of one input at a time).
         show_progress: Progress bar; ``None`` shows one for 256+ documents.
         instruction: Default task instruction.
 
@@ -83,7 +84,7 @@ class QwenVLReranker(ModelRunner):
         max_image_pixels: int = VisionSettings.max_image_pixels,
         url_timeout_s: float = VisionSettings.url_timeout_s,
         batch_size: int = DEFAULT_RERANK_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_batch_tokens: int | None = None,
         show_progress: bool | None = None,
         instruction: str = DEFAULT_RERANK_INSTRUCTION,
     ) -> None:
@@ -148,7 +149,6 @@ class QwenVLReranker(ModelRunner):
                     "documents cannot carry an instruction; pass instruction= to score()"
                 ).at(index, "document")
         task = instruction or query_item.instruction or self.instruction
-        size = self.batch_size if batch_size is None else batch_size
         out = np.zeros((len(docs),), dtype=np.float32)
         if not docs:
             return out
@@ -158,9 +158,13 @@ class QwenVLReranker(ModelRunner):
         except InputError as exc:
             exc.at(None, "query")
             raise
-        costs = [query_cost + cost for cost in self._costs(docs, role="document")]
-        batches = plan_batches(costs, batch_size=size, max_tokens=self.max_batch_tokens)
-        prefix = PrefixCache()
+        doc_costs = self._costs(docs, role="document")
+        prefix = self._shared_prefix(query_item, query_media, task) if len(docs) > 1 else None
+        if prefix is not None and prefix.ids is not None:
+            # The shared prefix runs once: a batch's size is its documents' tokens.
+            batches = self._plan(doc_costs, batch_size, floor=query_cost + max(doc_costs))
+        else:
+            batches = self._plan([query_cost + c for c in doc_costs], batch_size)
         bar = self._progress_bar(len(docs), "Reranking", show_progress)
         try:
             run_batches(
@@ -209,6 +213,27 @@ class QwenVLReranker(ModelRunner):
         return [(int(i), float(scores[i])) for i in order]
 
     # -- internals -------------------------------------------------------------------------------
+    def _shared_prefix(
+        self, query: MultimodalInput, query_media: PreparedMedia, instruction: str
+    ) -> PrefixCache:
+        """The token prefix every pair of this query shares (see :mod:`.prefix`)."""
+        loaded = self.loaded
+        no_media = PreparedMedia(images=[], videos=[])
+        probes = [
+            rerank_conversation(
+                query, query_media, MultimodalInput(texts=(text,)), no_media, instruction
+            )
+            for text in ("0", "1")
+        ]
+        try:
+            with loaded.text_lock:
+                encoded = encode_conversations(
+                    loaded.processor, probes, rules=loaded.rules, max_length=self.max_length
+                )
+        except InputTooLongError:
+            return PrefixCache()  # the query alone overflows; the pairs will say so
+        return find_shared_prefix(encoded)
+
     def _score_batch(
         self,
         query: MultimodalInput,
@@ -216,7 +241,7 @@ class QwenVLReranker(ModelRunner):
         docs: Sequence[MultimodalInput],
         batch: Sequence[int],
         instruction: str,
-        prefix: PrefixCache,
+        prefix: PrefixCache | None,
     ) -> np.ndarray:
         loaded = self.loaded
         conversations = [
@@ -240,16 +265,18 @@ class QwenVLReranker(ModelRunner):
         except InputError as exc:
             exc.at(batch[exc.index] if exc.index is not None else None, "document")
             raise
-        with loaded.lock, torch.inference_mode():
-            hidden = forward_last_with_prefix(
-                loaded.model,
-                encoded,
-                images_per_row=[len(query.images) + len(docs[i].images) for i in batch],
-                videos_per_row=[len(query.videos) + len(docs[i].videos) for i in batch],
-                shared_images=len(query.images),
-                shared_videos=len(query.videos),
-                cache=prefix,
-            )
+        hidden = None
+        if prefix is not None:
+            with loaded.lock, torch.inference_mode():
+                hidden = forward_last_with_prefix(
+                    loaded.model,
+                    encoded,
+                    images_per_row=[len(query.images) + len(docs[i].images) for i in batch],
+                    videos_per_row=[len(query.videos) + len(docs[i].videos) for i in batch],
+                    shared_images=len(query.images),
+                    shared_videos=len(query.videos),
+                    cache=prefix,
+                )
         if hidden is None:
             hidden = last_token_states(self._forward(encoded), encoded.lengths)
         assert loaded.score_vector is not None
