@@ -247,3 +247,13 @@ def test_lazy_loading_and_sharing(checkpoint: Path) -> None:
     assert first.loaded is second.loaded
     other_dtype = QwenVLEmbedder(checkpoint, dtype="bfloat16")
     assert other_dtype.key != first.key
+
+
+def test_default_cpu_budget_is_the_largest_input(checkpoint: Path) -> None:
+    auto = QwenVLEmbedder(checkpoint, batch_size=8)
+    # No batch holds more (padded) tokens than the largest input: one-at-a-time memory.
+    for batch in auto._plan([100, 40, 40, 30, 25], None):
+        assert max([100, 40, 40, 30, 25][i] for i in batch) * len(batch) <= 100
+    assert auto._plan([100, 40, 40], None)[0] == [0]
+    explicit = QwenVLEmbedder(checkpoint, batch_size=8, max_batch_tokens=10_000)
+    assert explicit._plan([100, 90, 95], None) == [[0, 2, 1]]

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import ConfigurationError, InputError
 from .batching import plan_batches
-from .encoding import EncodedBatch
+from .encoding import EncodedBatch, encode_conversations
 from .inputs import MultimodalInput
 from .loading import (
     LoadedModel,
@@ -147,6 +147,24 @@ class ModelRunner:
             return prepare_media(item, self.vision)
         except InputError as exc:
             exc.at(index, role)
+            raise
+
+    def _encode(
+        self,
+        conversations: Sequence[list[dict[str, Any]]],
+        indices: Sequence[int] | None = None,
+        role: str | None = None,
+    ) -> EncodedBatch:
+        """Encode a batch; an input error is re-pointed at ``indices[row]`` (the caller's index)."""
+        loaded = self.loaded
+        try:
+            with loaded.text_lock:
+                return encode_conversations(
+                    loaded.processor, conversations, rules=loaded.rules, max_length=self.max_length
+                )
+        except InputError as exc:
+            if indices is not None:
+                exc.at(indices[exc.index] if exc.index is not None else None, role)
             raise
 
     def _forward(self, batch: EncodedBatch) -> torch.Tensor:

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigurationError, InputError
+from ..errors import ConfigurationError
 from .base import ModelRunner
 from .batching import run_batches
-from .encoding import encode_conversations, last_token_states
+from .encoding import last_token_states
 from .inputs import MultimodalInput, to_inputs
 from .prompts import embedding_conversation, format_instruction
 from .quantize import Precision, quantize
@@ -208,7 +208,6 @@ class QwenVLEmbedder(ModelRunner):
         width: int,
         normalize: bool,
     ) -> np.ndarray:
-        loaded = self.loaded
         conversations = []
         for index in batch:
             item = items[index]
@@ -217,17 +216,7 @@ class QwenVLEmbedder(ModelRunner):
             conversations.append(
                 embedding_conversation(item, media, instruction or default_instruction)
             )
-        try:
-            with loaded.text_lock:
-                encoded = encode_conversations(
-                    loaded.processor,
-                    conversations,
-                    rules=loaded.rules,
-                    max_length=self.max_length,
-                )
-        except InputError as exc:
-            exc.at(batch[exc.index] if exc.index is not None else None)
-            raise
+        encoded = self._encode(conversations, batch)
         pooled = last_token_states(self._forward(encoded), encoded.lengths)[:, :width].float()
         if normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)

@@ -12,7 +12,7 @@ import torch
 from ..errors import ConfigurationError, InputError, InputTooLongError, UnsupportedInputError
 from .base import ModelRunner
 from .batching import run_batches
-from .encoding import encode_conversations, last_token_states
+from .encoding import last_token_states
 from .inputs import MultimodalInput, to_input, to_inputs
 from .prefix import PrefixCache, find_shared_prefix, forward_last_with_prefix
 from .prompts import rerank_conversation
@@ -217,7 +217,6 @@ class QwenVLReranker(ModelRunner):
         self, query: MultimodalInput, query_media: PreparedMedia, instruction: str
     ) -> PrefixCache:
         """The token prefix every pair of this query shares (see :mod:`.prefix`)."""
-        loaded = self.loaded
         no_media = PreparedMedia(images=[], videos=[])
         probes = [
             rerank_conversation(
@@ -226,10 +225,7 @@ class QwenVLReranker(ModelRunner):
             for text in ("0", "1")
         ]
         try:
-            with loaded.text_lock:
-                encoded = encode_conversations(
-                    loaded.processor, probes, rules=loaded.rules, max_length=self.max_length
-                )
+            encoded = self._encode(probes)
         except InputTooLongError:
             return PrefixCache()  # the query alone overflows; the pairs will say so
         return find_shared_prefix(encoded)
@@ -254,17 +250,7 @@ class QwenVLReranker(ModelRunner):
             )
             for index in batch
         ]
-        try:
-            with loaded.text_lock:
-                encoded = encode_conversations(
-                    loaded.processor,
-                    conversations,
-                    rules=loaded.rules,
-                    max_length=self.max_length,
-                )
-        except InputError as exc:
-            exc.at(batch[exc.index] if exc.index is not None else None, "document")
-            raise
+        encoded = self._encode(conversations, batch, "document")
         hidden = None
         if prefix is not None:
             with loaded.lock, torch.inference_mode():
