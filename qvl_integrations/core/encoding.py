@@ -154,6 +154,10 @@ def encode_conversations(
         }
     video_tensors: dict[str, torch.Tensor] = {}
     if videos:
+        options: dict[str, Any] = {}
+        if hasattr(processor.video_processor, "cap_pixels_per_frame"):
+            # Only steers resizing, which is off here; passing it silences a warning.
+            options["cap_pixels_per_frame"] = False
         processed = processor.video_processor(
             videos=videos,
             video_metadata=metadata,
@@ -161,6 +165,7 @@ def encode_conversations(
             do_sample_frames=False,
             return_metadata=True,
             return_tensors="pt",
+            **options,
         )
         # The processor's own placeholder text (per-frame timestamps included).
         video_tokens = [
