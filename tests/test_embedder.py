@@ -257,3 +257,12 @@ def test_default_cpu_budget_is_the_largest_input(checkpoint: Path) -> None:
     assert auto._plan([100, 40, 40], None)[0] == [0]
     explicit = QwenVLEmbedder(checkpoint, batch_size=8, max_batch_tokens=10_000)
     assert explicit._plan([100, 90, 95], None) == [[0, 2, 1]]
+
+
+def test_progress_bar_on_request(
+    embedder: QwenVLEmbedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    embedder.embed(["a", "b", "c"], show_progress=True)
+    assert "Embedding" in capsys.readouterr().err
+    embedder.embed(["a", "b", "c"])
+    assert "Embedding" not in capsys.readouterr().err

@@ -67,3 +67,13 @@ def test_quantize_int8_clips_and_binary_packs() -> None:
         quantize(vectors, "int8"), [[127, -127, 64, -1, 0, 38, 25, 13, 114]]
     )
     assert quantize(vectors, "binary").tolist() == [[0b10100111, 0b10000000]]
+
+
+def test_last_token_states_reads_each_rows_last_real_token() -> None:
+    import torch
+
+    from qvl_integrations.core.encoding import last_token_states
+
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    picked = last_token_states(hidden, [2, 4])
+    assert torch.equal(picked, torch.stack([hidden[0, 1], hidden[1, 3]]))
