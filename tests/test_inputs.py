@@ -11,6 +11,7 @@ import pytest
 from conftest import make_image
 
 from qvl_integrations import ImageInput, MultimodalInput, VideoInput, to_input, to_inputs
+from qvl_integrations.core.inputs import decode_inline_image
 from qvl_integrations.errors import ConfigurationError, MediaDecodeError, UnsupportedInputError
 
 
@@ -29,8 +30,13 @@ def test_image_forms(tmp_path: Path) -> None:
     assert to_input(tmp_path / "a.png").images[0].kind == "path"
     assert ImageInput.of("https://x.test/a.png?s=1").kind == "url"
     assert ImageInput.of("file:///tmp/a%20b.png").source == Path("/tmp/a b.png")
-    assert ImageInput.of(b64).source == b"x" * 60
-    assert ImageInput.of("data:image/png;base64," + b64).source == b"x" * 60
+    assert ImageInput.of(b64).kind == "base64"
+    assert decode_inline_image(ImageInput.of(b64).source) == b"x" * 60  # type: ignore[arg-type]
+    uri = ImageInput.of("data:image/png;base64," + b64)
+    assert uri.kind == "base64" and uri.source == "data:image/png;base64," + b64
+    assert decode_inline_image("data:image/png;base64," + b64) == b"x" * 60
+    url_safe = base64.urlsafe_b64encode(b"\xfb\xff" * 40).decode().rstrip("=")
+    assert decode_inline_image(url_safe) == b"\xfb\xff" * 40
     assert ImageInput.of("short/relative.png").kind == "path"
 
 

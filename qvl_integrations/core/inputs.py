@@ -52,29 +52,28 @@ _BASE64_RE = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
 _MIN_BASE64_CHARS = 64
 _DICT_KEYS = frozenset({"text", "image", "video", "instruction", "fps", "max_frames"})
 
-ImageKind = Literal["path", "url", "bytes", "pil"]
+ImageKind = Literal["path", "url", "bytes", "base64", "pil"]
 VideoKind = Literal["path", "url", "frames"]
 
 
-def _decode_base64(data: str, what: str) -> bytes:
-    cleaned = "".join(data.split())
-    if "-" in cleaned or "_" in cleaned:
-        cleaned = cleaned.replace("-", "+").replace("_", "/")
-    cleaned += "=" * (-len(cleaned) % 4)
-    try:
-        raw = base64.b64decode(cleaned, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MediaDecodeError(f"malformed base64 in {what}: {exc}") from exc
-    if not raw:
-        raise MediaDecodeError(f"{what} decodes to 0 bytes")
-    return raw
+_STRICT_BASE64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
-def _decode_data_uri(uri: str, expected: str) -> bytes:
-    header, sep, payload = uri.partition(",")
-    if not sep:
+def _normalise_base64(payload: str) -> str:
+    """Standard alphabet, no whitespace, padded: what ``b64decode(validate=True)`` takes."""
+    cleaned = "".join(payload.split()).replace("-", "+").replace("_", "/")
+    return cleaned + "=" * (-len(cleaned) % 4)
+
+
+def _payload_start(text: str, expected: str = "image") -> int:
+    """Where the base64 payload of an inline image starts (after a data URI's header)."""
+    if text[:5].lower() != "data:":
+        return 0
+    comma = text.find(",")
+    if comma < 0:
         raise MediaDecodeError("malformed data URI: no ',' between header and payload")
-    media_type = header[5:].split(";")[0].strip().lower()
+    header = text[5:comma]
+    media_type = header.split(";")[0].strip().lower()
     if media_type and not (
         media_type.startswith(expected + "/") or media_type == "application/octet-stream"
     ):
@@ -83,7 +82,36 @@ def _decode_data_uri(uri: str, expected: str) -> bytes:
         )
     if ";base64" not in header.lower():
         raise MediaDecodeError("data URI is not base64-encoded (';base64' missing)")
-    return _decode_base64(payload, "data URI")
+    return comma + 1
+
+
+def _check_base64(text: str, what: str) -> None:
+    """Validate an inline base64 image without copying or decoding it (done when loaded)."""
+    start = _payload_start(text)
+    size = len(text) - start
+    if size == 0:
+        raise MediaDecodeError(f"{what} has an empty payload")
+    if size % 4 == 0 and _STRICT_BASE64_RE.fullmatch(text, start):
+        return
+    cleaned = _normalise_base64(text[start:]) if _BASE64_RE.fullmatch(text, start) else ""
+    if not cleaned or len(cleaned.rstrip("=")) % 4 == 1 or not _STRICT_BASE64_RE.fullmatch(cleaned):
+        raise MediaDecodeError(f"malformed base64 in {what}")
+
+
+def decode_inline_image(text: str) -> bytes:
+    """The bytes of an inline image: a base64 string or a ``data:`` URI.
+
+    Raises:
+        MediaDecodeError: malformed base64, or an empty payload.
+    """
+    payload = _normalise_base64(text[_payload_start(text) :])
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MediaDecodeError(f"malformed base64 in inline image: {exc}") from exc
+    if not raw:
+        raise MediaDecodeError("inline image decodes to 0 bytes")
+    return raw
 
 
 def _file_uri_to_path(uri: str) -> Path:
@@ -100,8 +128,10 @@ class ImageInput:
 
     Attributes:
         kind: ``"path"`` (local file), ``"url"`` (http/https), ``"bytes"``
-            (encoded file content) or ``"pil"`` (an image object).
-        source: A ``Path``, URL string, ``bytes`` or ``PIL.Image.Image``.
+            (encoded file content), ``"base64"`` (a base64 string or ``data:``
+            URI, validated here, decoded only when read, so a corpus of them
+            is not held twice) or ``"pil"`` (an image object).
+        source: A ``Path``, URL string, ``bytes``, base64 ``str`` or ``PIL.Image.Image``.
 
     Example:
         >>> ImageInput.of("https://example.com/cat.png").kind
@@ -151,13 +181,15 @@ class ImageInput:
         if lowered.startswith("file://"):
             return cls("path", _file_uri_to_path(text))
         if lowered.startswith("data:"):
-            return cls("bytes", _decode_data_uri(text, "image"))
+            _check_base64(text, "data URI")
+            return cls("base64", text)
         if (
             len(text) >= _MIN_BASE64_CHARS
             and _BASE64_RE.fullmatch(text)
             and not os.path.exists(text)
         ):
-            return cls("bytes", _decode_base64(text, "base64 image string"))
+            _check_base64(text, "base64 image string")
+            return cls("base64", text)
         return cls("path", Path(text))
 
     def describe(self) -> str:
@@ -167,6 +199,10 @@ class ImageInput:
         if self.kind == "bytes":
             assert isinstance(self.source, bytes)
             return f"{len(self.source)} bytes"
+        if self.kind == "base64":
+            assert isinstance(self.source, str)
+            head = "data URI" if self.source[:5].lower() == "data:" else "base64 string"
+            return f"{head} of {len(self.source)} characters"
         return "PIL image"
 
 

@@ -23,7 +23,7 @@ from ..errors import (
     MediaFetchError,
     MediaNotFoundError,
 )
-from .inputs import ImageInput, VideoInput
+from .inputs import ImageInput, VideoInput, decode_inline_image
 
 __all__ = ["MediaLimits", "fetch_url", "image_size", "load_image", "local_video_path"]
 
@@ -93,6 +93,9 @@ def _open_lazily(image: ImageInput, limits: MediaLimits) -> Image.Image:
     elif image.kind == "url":
         assert isinstance(image.source, str)
         stream = io.BytesIO(fetch_url(image.source, limits))
+    elif image.kind == "base64":
+        assert isinstance(image.source, str)
+        stream = io.BytesIO(decode_inline_image(image.source))
     else:
         assert isinstance(image.source, bytes)
         if not image.source:
