@@ -136,3 +136,35 @@ def test_repr_and_defaults(checkpoint: Path) -> None:
     assert "loaded=False" in repr(emb)
     assert emb.device.type == "cpu" and str(emb.dtype) == "torch.float32"
     assert emb.attn_implementation == "sdpa"
+
+
+def _fake_torchcodec(root: Path, decoders_body: str) -> Path:
+    package = root / "torchcodec"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "decoders.py").write_text(decoders_body)
+    return root
+
+
+def test_broken_torchcodec_steers_qwen_vl_utils_to_decord(tmp_path: Path) -> None:
+    root = _fake_torchcodec(tmp_path, "raise OSError('libnvrtc.so.13: cannot open')\n")
+    code = """
+        import os
+        os.environ.pop("FORCE_QWENVL_VIDEO_READER", None)
+        from qvl_integrations import _compat
+        _compat.prepare_video_reader_backend()
+        print(os.environ.get("FORCE_QWENVL_VIDEO_READER"))
+        """
+    assert _run(code, root).strip() == "decord"
+
+
+def test_working_torchcodec_is_left_alone(tmp_path: Path) -> None:
+    root = _fake_torchcodec(tmp_path, "VideoDecoder = object\n")
+    code = """
+        import os
+        os.environ.pop("FORCE_QWENVL_VIDEO_READER", None)
+        from qvl_integrations import _compat
+        _compat.prepare_video_reader_backend()
+        print(os.environ.get("FORCE_QWENVL_VIDEO_READER"))
+        """
+    assert _run(code, root).strip() == "None"
