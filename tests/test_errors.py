@@ -202,3 +202,13 @@ def test_bad_options(checkpoint: Path, kwargs: dict[str, object]) -> None:
 def test_unknown_option_is_a_type_error(checkpoint: Path) -> None:
     with pytest.raises(TypeError):
         QwenVLEmbedder(checkpoint, trust_remote_code=True)  # type: ignore[call-arg]
+
+
+def test_extreme_aspect_ratio(embedder: QwenVLEmbedder) -> None:
+    sliver = make_image(2000, 4, seed=3)
+    with pytest.raises(MediaDecodeError, match="aspect") as info:
+        embedder.embed(["x", sliver])
+    _assert_at(info, 1)
+    with pytest.raises(MediaDecodeError, match="aspect") as info:
+        embedder.embed([{"video": [sliver, sliver]}])
+    _assert_at(info, 0)

@@ -125,15 +125,18 @@ def prepare_media(item: MultimodalInput, settings: VisionSettings) -> PreparedMe
     return PreparedMedia(images=images, videos=videos)
 
 
-def _image_tokens(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> int:
-    vp = _deps.vision_process()
+def _smart_resize(height: int, width: int, **options: Any) -> tuple[int, int]:
+    """The recipe's target size; an unusable shape (aspect ratio over 200) is an input error."""
     try:
-        h, w = vp.smart_resize(
-            height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels
-        )
+        h, w = _deps.vision_process().smart_resize(height, width, **options)
     except ValueError as exc:
         raise MediaDecodeError(f"image of {width}x{height} cannot be resized: {exc}") from exc
-    return int(h * w) // PIXELS_PER_TOKEN
+    return int(h), int(w)
+
+
+def _image_tokens(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> int:
+    h, w = _smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    return h * w // PIXELS_PER_TOKEN
 
 
 def _frame_list_tokens(video: VideoInput, settings: VisionSettings) -> int:
@@ -146,7 +149,7 @@ def _frame_list_tokens(video: VideoInput, settings: VisionSettings) -> int:
         # Unknown size without a download: count the largest frame the budget allows.
         return _file_video_tokens(settings)
     width, height = image_size(first, settings.limits)
-    h1, w1 = vp.smart_resize(height, width, factor=_FRAME_LIST_FACTOR)
+    h1, w1 = _smart_resize(height, width, factor=_FRAME_LIST_FACTOR)
     min_pixels = vp.VIDEO_MIN_TOKEN_NUM * PIXELS_PER_TOKEN
     max_pixels = max(
         min(
