@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import ConfigurationError, InputError
-from .batching import plan_batches
+from .batching import plan_batches, run_batches
 from .encoding import EncodedBatch, encode_conversations
 from .inputs import MultimodalInput
 from .loading import (
@@ -176,15 +177,24 @@ class ModelRunner:
         hidden: torch.Tensor = output.last_hidden_state
         return hidden
 
-    def _progress_bar(self, total: int, desc: str, show: bool | None) -> Any:
+    def _run(
+        self,
+        batches: Sequence[Sequence[int]],
+        compute: Callable[[Sequence[int]], np.ndarray],
+        out: np.ndarray,
+        desc: str,
+        show: bool | None,
+    ) -> np.ndarray:
+        """:func:`run_batches` with a progress bar when asked for (or for long jobs)."""
         show = self.show_progress if show is None else show
         if show is None:
-            show = total >= _PROGRESS_THRESHOLD
+            show = len(out) >= _PROGRESS_THRESHOLD
         if not show:
-            return None
+            return run_batches(batches, compute, out)
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, unit="input")
+        with tqdm(total=len(out), desc=desc, unit="input") as bar:
+            return run_batches(batches, compute, out, progress=bar.update)
 
     def __repr__(self) -> str:
         return (

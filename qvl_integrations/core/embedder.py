@@ -11,7 +11,6 @@ import torch
 
 from ..errors import ConfigurationError
 from .base import ModelRunner
-from .batching import run_batches
 from .encoding import last_token_states
 from .inputs import MultimodalInput, to_inputs
 from .prompts import embedding_conversation, format_instruction
@@ -169,17 +168,13 @@ class QwenVLEmbedder(ModelRunner):
         if items:
             costs = self._costs(items)
             batches = self._plan(costs, batch_size)
-            bar = self._progress_bar(len(items), "Embedding", show_progress)
-            try:
-                run_batches(
-                    batches,
-                    lambda batch: self._embed_batch(items, batch, default, width, normalize),
-                    out,
-                    progress=bar.update if bar is not None else None,
-                )
-            finally:
-                if bar is not None:
-                    bar.close()
+            self._run(
+                batches,
+                lambda batch: self._embed_batch(items, batch, default, width, normalize),
+                out,
+                "Embedding",
+                show_progress,
+            )
         return quantize(out, precision)
 
     def embed_query(self, inputs: Sequence[Any], **kwargs: Any) -> np.ndarray:

@@ -11,7 +11,6 @@ import torch
 
 from ..errors import ConfigurationError, InputError, InputTooLongError, UnsupportedInputError
 from .base import ModelRunner
-from .batching import run_batches
 from .encoding import last_token_states
 from .inputs import MultimodalInput, to_input, to_inputs
 from .prefix import PrefixCache, find_shared_prefix, forward_last_with_prefix
@@ -165,18 +164,13 @@ class QwenVLReranker(ModelRunner):
             batches = self._plan(doc_costs, batch_size, floor=query_cost + max(doc_costs))
         else:
             batches = self._plan([query_cost + c for c in doc_costs], batch_size)
-        bar = self._progress_bar(len(docs), "Reranking", show_progress)
-        try:
-            run_batches(
-                batches,
-                lambda batch: self._score_batch(query_item, query_media, docs, batch, task, prefix),
-                out,
-                progress=bar.update if bar is not None else None,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        return out
+        return self._run(
+            batches,
+            lambda batch: self._score_batch(query_item, query_media, docs, batch, task, prefix),
+            out,
+            "Reranking",
+            show_progress,
+        )
 
     def rank(
         self,
