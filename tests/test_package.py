@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from conftest import make_image
 
 from qvl_integrations import QwenVLEmbedder, QwenVLReranker, to_input
@@ -146,8 +147,15 @@ def _fake_torchcodec(root: Path, decoders_body: str) -> Path:
     return root
 
 
-def test_broken_torchcodec_steers_qwen_vl_utils_to_decord(tmp_path: Path) -> None:
-    root = _fake_torchcodec(tmp_path, "raise OSError('libnvrtc.so.13: cannot open')\n")
+@pytest.mark.parametrize(
+    ("decoders_body", "expected"),
+    [
+        ("raise OSError('libnvrtc.so.13: cannot open')\n", "decord"),  # CUDA build on a CPU
+        ("VideoDecoder = object\n", "None"),  # a torchcodec that loads is left alone
+    ],
+)
+def test_torchcodec_guard(tmp_path: Path, decoders_body: str, expected: str) -> None:
+    root = _fake_torchcodec(tmp_path, decoders_body)
     code = """
         import os
         os.environ.pop("FORCE_QWENVL_VIDEO_READER", None)
@@ -155,16 +163,4 @@ def test_broken_torchcodec_steers_qwen_vl_utils_to_decord(tmp_path: Path) -> Non
         _compat.prepare_video_reader_backend()
         print(os.environ.get("FORCE_QWENVL_VIDEO_READER"))
         """
-    assert _run(code, root).strip() == "decord"
-
-
-def test_working_torchcodec_is_left_alone(tmp_path: Path) -> None:
-    root = _fake_torchcodec(tmp_path, "VideoDecoder = object\n")
-    code = """
-        import os
-        os.environ.pop("FORCE_QWENVL_VIDEO_READER", None)
-        from qvl_integrations import _compat
-        _compat.prepare_video_reader_backend()
-        print(os.environ.get("FORCE_QWENVL_VIDEO_READER"))
-        """
-    assert _run(code, root).strip() == "None"
+    assert _run(code, root).strip() == expected
