@@ -139,3 +139,15 @@ def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
             )
             assert shared is not None and cache.layers
             assert torch.abs(shared - plain[rows]).max() <= 1e-5
+
+
+def test_concurrent_scoring_matches_serial(reranker: QwenVLReranker) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [f"document number {i} " * (i + 1) for i in range(6)]
+    queries = ["first query", {"image": make_image(40, 30, seed=2)}, "third"]
+    serial = [reranker.score(q, docs) for q in queries]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(lambda q: reranker.score(q, docs), queries))
+    for one, other in zip(serial, parallel, strict=True):
+        assert np.abs(one - other).max() <= 1e-6
