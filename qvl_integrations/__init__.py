@@ -9,9 +9,9 @@ The public API::
     rr = QwenVLReranker("Qwen/Qwen3-VL-Reranker-2B")
     rr.rank("a cat", ["a dog", {"image": "cat.png"}])    # [(1, 0.97), (0, 0.02)]
 
-The LangChain and LlamaIndex adapters live in ``qvl_integrations.langchain``
-and ``qvl_integrations.llama_index``; importing this package imports neither
-framework.
+Importing this package imports neither LangChain nor LlamaIndex; their
+adapters (to come) will live in ``qvl_integrations.langchain`` and
+``qvl_integrations.llama_index``.
 """
 
 from . import errors
