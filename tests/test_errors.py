@@ -212,3 +212,12 @@ def test_extreme_aspect_ratio(embedder: QwenVLEmbedder) -> None:
     with pytest.raises(MediaDecodeError, match="aspect") as info:
         embedder.embed([{"video": [sliver, sliver]}])
     _assert_at(info, 0)
+
+
+def test_reserved_placeholder_in_text(embedder: QwenVLEmbedder) -> None:
+    with pytest.raises(UnsupportedInputError, match="reserved") as info:
+        embedder.embed(["fine", {"image": make_image(32, 32), "text": "see <|image_pad|> here"}])
+    _assert_at(info, 1)
+    with pytest.raises(UnsupportedInputError, match="reserved") as info:
+        embedder.embed(["a <|video_pad|> in plain text"])
+    _assert_at(info, 0)

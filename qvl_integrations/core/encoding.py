@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InputTooLongError
+from ..errors import InputTooLongError, UnsupportedInputError
 from .pixels import PatchGeometry, image_patches
 from .settings import PROMPT_TAIL_TOKENS
 from .vision import PreparedVideo
@@ -93,14 +93,22 @@ def truncate_keeping_special(
 
 
 def _expand_placeholders(texts: Sequence[str], token: str, replacements: list[str]) -> list[str]:
-    """Replace the k-th ``token`` across ``texts`` by ``replacements[k]``."""
+    """Replace the k-th ``token`` across ``texts`` by ``replacements[k]``.
+
+    Raises:
+        UnsupportedInputError: a row holds more placeholders than media (the
+            reserved token was typed into a text); ``index`` is the row.
+    """
     pending = iter(replacements)
     expanded = []
-    for text in texts:
+    for row, text in enumerate(texts):
         pieces = text.split(token)
         out = [pieces[0]]
         for piece in pieces[1:]:
-            out.append(next(pending))
+            replacement = next(pending, None)
+            if replacement is None:
+                raise UnsupportedInputError(f"a text contains the reserved token {token!r}").at(row)
+            out.append(replacement)
             out.append(piece)
         expanded.append("".join(out))
     return expanded
@@ -141,19 +149,21 @@ def encode_conversations(
         list(conversations), add_generation_prompt=True, tokenize=False
     )
     images, videos, metadata = _collect_media(conversations)
+    # Still images are cut by us (see .pixels); their placeholders expanded here.
+    patches = [image_patches(image, rules.geometry) for image in images]
+    merge = rules.geometry.merge
+    image_tokens = [processor.image_token * (h * w // merge**2) for _, (_, h, w) in patches]
+    texts = _expand_placeholders(texts, processor.image_token, image_tokens)
     image_tensors: dict[str, torch.Tensor] = {}
     if images:
-        # Still images are cut by us (see .pixels); their placeholders expanded here.
-        patches = [image_patches(image, rules.geometry) for image in images]
-        merge = rules.geometry.merge
-        image_tokens = [processor.image_token * (h * w // merge**2) for _, (_, h, w) in patches]
-        texts = _expand_placeholders(texts, processor.image_token, image_tokens)
         image_tensors = {
             "pixel_values": torch.cat([rows for rows, _ in patches]),
             "image_grid_thw": torch.tensor([grid for _, grid in patches], dtype=torch.long),
         }
     video_tensors: dict[str, torch.Tensor] = {}
-    if videos:
+    if not videos:
+        texts = _expand_placeholders(texts, processor.video_token, [])  # rejects typed-in ones
+    else:
         options: dict[str, Any] = {}
         if hasattr(processor.video_processor, "cap_pixels_per_frame"):
             # Only steers resizing, which is off here; passing it silences a warning.
