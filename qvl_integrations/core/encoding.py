@@ -188,7 +188,6 @@ def encode_conversations(
         }
     token_ids = processor.tokenizer(texts, return_attention_mask=False)["input_ids"]
     rows: list[list[int]] = [list(ids) for ids in token_ids]
-    types: list[list[int]] = processor.create_mm_token_type_ids(rows)
     for row, ids in enumerate(rows):
         try:
             keep = truncate_keeping_special(ids, max_length, rules.special_ids)
@@ -197,15 +196,15 @@ def encode_conversations(
             raise
         if keep is not None:
             rows[row] = [ids[k] for k in keep]
-            types[row] = [types[row][k] for k in keep]
 
     lengths = [len(ids) for ids in rows]
     width = max(lengths)
     input_ids = torch.full((len(rows), width), rules.pad_id, dtype=torch.long)
-    token_types = torch.zeros((len(rows), width), dtype=torch.long)
-    for row, (ids, kinds) in enumerate(zip(rows, types, strict=True)):
+    for row, ids in enumerate(rows):
         input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        token_types[row, : len(ids)] = torch.tensor(kinds, dtype=torch.long)
+    # Modality of each token, as the processor marks it: text 0, image 1, video 2.
+    token_types = (input_ids == processor.image_token_id).long()
+    token_types += 2 * (input_ids == processor.video_token_id).long()
 
     # Padding goes on the right and no attention mask is passed: under causal attention a
     # real token only sees earlier, real tokens, so trailing padding cannot reach it, and
