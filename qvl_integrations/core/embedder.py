@@ -156,6 +156,10 @@ class QwenVLEmbedder(ModelRunner):
         Raises:
             InputError: a bad input, naming its index.
             ConfigurationError: a bad ``dim``, ``precision`` or ``batch_size``.
+
+        Example:
+            >>> emb.embed(["a cat", {"image": "cat.png"}], dim=256).shape  # doctest: +SKIP
+            (2, 256)
         """
         items = to_inputs(inputs)
         default = format_instruction(instruction) if instruction else self.instruction

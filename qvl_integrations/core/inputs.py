@@ -367,6 +367,10 @@ class MultimodalInput:
 def to_input(value: Any) -> MultimodalInput:
     """Turn one user value into a :class:`MultimodalInput` (see the module docstring).
 
+    Example:
+        >>> to_input({"text": "a caption", "image": "photo.jpg"}).images[0].kind
+        'path'
+
     Raises:
         UnsupportedInputError: the value's type or form is not accepted.
         MediaDecodeError: an inline base64 image or data URI is malformed.
@@ -390,6 +394,10 @@ def to_input(value: Any) -> MultimodalInput:
 
 def to_inputs(values: Iterable[Any] | Any, *, role: str | None = None) -> list[MultimodalInput]:
     """Turn a list of user values into inputs, naming the index of a bad one.
+
+    Example:
+        >>> [len(item.texts) for item in to_inputs(["one", {"text": ["two", "three"]}])]
+        [1, 2]
 
     Raises:
         InputError: for the first bad value, with ``index`` set.

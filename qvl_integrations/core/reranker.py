@@ -135,6 +135,10 @@ class QwenVLReranker(ModelRunner):
 
         Raises:
             InputError: a bad query (``role="query"``) or document (its index).
+
+        Example:
+            >>> rr.score({"image": "q.png"}, ["a caption", {"image": "a.png"}])  # doctest: +SKIP
+            array([0.12, 0.97], dtype=float32)
         """
         try:
             query_item = to_input(query)
@@ -189,6 +193,10 @@ class QwenVLReranker(ModelRunner):
 
         Raises:
             ConfigurationError: ``top_k`` is not a positive int.
+
+        Example:
+            >>> rr.rank("a cat", ["a dog", "a cat on a mat"], top_k=1)  # doctest: +SKIP
+            [(1, 0.91)]
         """
         if top_k is not None and (
             isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
