@@ -10,15 +10,12 @@ memory at a time, so long jobs stream.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import numpy as np
 
 from ..errors import ConfigurationError
 
 __all__ = ["plan_batches", "run_batches"]
-
-T = TypeVar("T")
 
 #: Padded tokens allowed per real token in a batch: beyond this, a new batch is cheaper.
 DEFAULT_MAX_PADDING = 1.3

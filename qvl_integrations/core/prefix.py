@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .encoding import EncodedBatch
+from .encoding import EncodedBatch, last_token_states
 
 __all__ = ["PrefixCache", "find_shared_prefix", "forward_last_with_prefix"]
 
@@ -71,13 +71,12 @@ def _split_visual(
     kind: str,
     per_row: list[int],
     shared: int,
-    merge: int,
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Split one modality's pixels into the prefix's (row 0's first ``shared``) and the rest."""
     grid_key = f"{kind}_grid_thw"
     pixel_key = "pixel_values" if kind == "image" else "pixel_values_videos"
     if grid_key not in tensors:
-        return {}, {}, 0
+        return {}, {}
     grids = tensors[grid_key]
     pixels = tensors[pixel_key]
     sizes = grids.prod(-1).tolist()
@@ -103,8 +102,7 @@ def _split_visual(
             grid_key: grids[items],
         }
 
-    shared_tokens = sum(sizes[i] for i in prefix_items) // (merge * merge)
-    return take(prefix_items), take(suffix_items), shared_tokens
+    return take(prefix_items), take(suffix_items)
 
 
 def forward_last_with_prefix(
@@ -140,13 +138,8 @@ def forward_last_with_prefix(
         return None
     assert cache.ids is not None
     rows, length = ids.shape[0], len(cache.ids)
-    merge = int(model.config.vision_config.spatial_merge_size)
-    prefix_img, suffix_img, _ = _split_visual(
-        tensors, "image", images_per_row, shared_images, merge
-    )
-    prefix_vid, suffix_vid, _ = _split_visual(
-        tensors, "video", videos_per_row, shared_videos, merge
-    )
+    prefix_img, suffix_img = _split_visual(tensors, "image", images_per_row, shared_images)
+    prefix_vid, suffix_vid = _split_visual(tensors, "video", videos_per_row, shared_videos)
     if "image_grid_thw" in tensors or "video_grid_thw" in tensors:
         positions, _ = model.get_rope_index(
             ids, types, tensors.get("image_grid_thw"), tensors.get("video_grid_thw")
@@ -182,6 +175,4 @@ def forward_last_with_prefix(
         **suffix_img,
         **suffix_vid,
     )
-    hidden: torch.Tensor = output.last_hidden_state
-    last = torch.tensor(encoded.lengths, device=hidden.device) - 1 - length
-    return hidden[torch.arange(rows, device=hidden.device), last]
+    return last_token_states(output.last_hidden_state, [n - length for n in encoded.lengths])
