@@ -10,6 +10,7 @@ Every error the package raises on purpose derives from :class:`QVLError`::
     │   │                                       (image, video, base64, data URI)
     │   ├── ImageTooLargeError                  more pixels than the cap (a bomb)
     │   ├── MediaFetchError (OSError)           an http(s) URL that could not be read
+    │   ├── MediaAccessError (PermissionError)  a file or URL the access policy refuses
     │   └── InputTooLongError                   special tokens alone exceed max_length
     ├── ConfigurationError (ValueError)  a bad constructor option or call argument
     ├── ModelLoadError (OSError)         the checkpoint could not be loaded
@@ -37,6 +38,7 @@ __all__ = [
     "ImageTooLargeError",
     "InputError",
     "InputTooLongError",
+    "MediaAccessError",
     "MediaDecodeError",
     "MediaFetchError",
     "MediaNotFoundError",
@@ -58,27 +60,43 @@ class InputError(QVLError, ValueError):
         reason: What is wrong, without the position.
         index: Position of the input in the list the caller passed, if known.
         role: ``"query"`` or ``"document"`` when reranking, else ``None``.
+        name: A label of the input besides its index (an adapter's document id).
     """
 
-    def __init__(self, reason: str, *, index: int | None = None, role: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        index: int | None = None,
+        role: str | None = None,
+        name: str | None = None,
+    ) -> None:
         self.reason = reason
         self.index = index
         self.role = role
+        self.name = name
         super().__init__(self._render())
 
     def _render(self) -> str:
-        if self.index is None and self.role is None:
+        if self.index is None and self.role is None and self.name is None:
             return self.reason
         where = self.role or "input"
         if self.index is not None:
             where = f"{where} {self.index}"
+        if self.name is not None:
+            where = f"{where} ({self.name})"
         return f"{where}: {self.reason}"
 
-    def at(self, index: int | None, role: str | None = None) -> InputError:
-        """Record where the bad input sits and return ``self`` (for ``raise err.at(i)``)."""
+    def at(self, index: int | None, role: str | None = None, name: str | None = None) -> InputError:
+        """Record where the bad input sits and return ``self`` (for ``raise err.at(i)``).
+
+        ``name`` is an optional label such as a document id, shown after the index.
+        """
         self.index = index
         if role is not None:
             self.role = role
+        if name is not None:
+            self.name = name
         self.args = (self._render(),)
         return self
 
@@ -86,13 +104,17 @@ class InputError(QVLError, ValueError):
         return self._render()
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_input_error, (type(self), self.reason, self.index, self.role))
+        return (_rebuild_input_error, (type(self), self.reason, self.index, self.role, self.name))
 
 
 def _rebuild_input_error(
-    cls: type[InputError], reason: str, index: int | None, role: str | None
+    cls: type[InputError],
+    reason: str,
+    index: int | None,
+    role: str | None,
+    name: str | None = None,
 ) -> InputError:
-    return cls(reason, index=index, role=role)
+    return cls(reason, index=index, role=role, name=name)
 
 
 class UnsupportedInputError(InputError, TypeError):
@@ -113,6 +135,14 @@ class ImageTooLargeError(InputError):
 
 class MediaFetchError(InputError, OSError):
     """An http(s) URL that could not be fetched (unreachable, error status, time-out)."""
+
+
+class MediaAccessError(InputError, PermissionError):
+    """A local file or URL named inside a document that the access policy does not allow.
+
+    Adapters read media named in document metadata only from the roots the user
+    allowed (see :class:`qvl_integrations.core.sources.MediaAccess`).
+    """
 
 
 class InputTooLongError(InputError):
