@@ -42,6 +42,32 @@ def test_core_imports_no_framework() -> None:
     assert out.strip() == "[]"
 
 
+def test_langchain_adapter_without_langchain_says_what_to_install() -> None:
+    out = _run(
+        """
+        import sys
+        sys.modules["langchain_core"] = None  # as if langchain-core were not installed
+        from qvl_integrations.errors import MissingDependencyError
+        try:
+            import qvl_integrations.langchain
+        except MissingDependencyError as exc:
+            print(exc)
+        """
+    )
+    assert "pip install 'qvl-integrations[langchain]'" in out
+
+
+def test_langchain_adapter_imports_no_llama_index() -> None:
+    out = _run(
+        """
+        import sys
+        from qvl_integrations.langchain import QwenVLEmbeddings, QwenVLRerank
+        print(sorted(m for m in sys.modules if m.startswith("llama_index")))
+        """
+    )
+    assert out.strip() == "[]"
+
+
 def test_torchvision_guard_makes_transforms_importable() -> None:
     out = _run(
         """

@@ -178,7 +178,8 @@ def _block_source(block: Mapping[str, Any], kind: str) -> Any:
             raise UnsupportedInputError(
                 "video blocks with inline base64 data are not supported; give a url or path"
             )
-        return f"data:{mime};base64,{data}" if mime else data
+        # Always a data URI: the payload is known to be base64, whatever its length.
+        return f"data:{mime or 'application/octet-stream'};base64,{data}"
     if source_type == "id" or block.get("file_id") is not None:
         raise UnsupportedInputError(
             f"{kind} block refers to a provider file id, which cannot be read locally"
