@@ -14,6 +14,8 @@ MODULES = [
     "qvl_integrations.core.encoding",
     "qvl_integrations.core.prompts",
     "qvl_integrations.core.quantize",
+    "qvl_integrations.core.sources",
+    "qvl_integrations.langchain",
 ]
 
 
