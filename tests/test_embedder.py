@@ -266,3 +266,16 @@ def test_progress_bar_on_request(
     assert "Embedding" in capsys.readouterr().err
     embedder.embed(["a", "b", "c"])
     assert "Embedding" not in capsys.readouterr().err
+
+
+def test_pickling_carries_settings_not_weights(embedder: QwenVLEmbedder) -> None:
+    import pickle
+
+    before = embedder.embed(["pickled"])
+    assert embedder.is_loaded
+    blob = pickle.dumps(embedder)
+    assert len(blob) < 10_000  # settings only; the tiny model's weights alone are far larger
+    clone = pickle.loads(blob)
+    assert not clone.is_loaded
+    assert np.array_equal(clone.embed(["pickled"]), before)
+    assert clone.loaded is embedder.loaded  # re-attached to the shared model, not reloaded

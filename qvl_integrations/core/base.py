@@ -196,6 +196,18 @@ class ModelRunner:
         with tqdm(total=len(out), desc=desc, unit="input") as bar:
             return run_batches(batches, compute, out, progress=bar.update)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the settings only: never the weights, nor the lock."""
+        state = self.__dict__.copy()
+        state["_loaded"] = None
+        del state["_load_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the settings; the model loads (or re-attaches) on first use."""
+        self.__dict__.update(state)
+        self._load_lock = threading.Lock()
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.model_name_or_path!r}, device={str(self.device)!r}, "
