@@ -19,7 +19,7 @@ from .core.base import ModelRunner
 from .core.sources import MediaAccess
 from .errors import ConfigurationError
 
-__all__ = ["CoreSettings"]
+__all__ = ["CoreSettings", "DocumentAccessSettings"]
 
 _Runner = TypeVar("_Runner", bound=ModelRunner)
 
@@ -59,23 +59,11 @@ class CoreSettings(BaseModel):
     total_pixels: int | None = Field(default=None, ge=1, description="Pixel budget per video.")
     max_batch_tokens: int | None = Field(default=None, ge=1, description="Token budget per batch.")
     show_progress: bool | None = Field(default=None, description="tqdm bar; None: long jobs only.")
-    allowed_paths: list[str] = Field(
-        default_factory=list,
-        description="Directories under which local files named inside documents (metadata, "
-        "content blocks) may be read; empty: none.",
-    )
-    allow_urls: bool = Field(
-        default=True, description="Whether http(s) URLs named inside documents are fetched."
-    )
 
     def core_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for the core model, from the fields the user set."""
         kwargs = {name: getattr(self, name) for name in _CORE_FIELDS}
         return {name: value for name, value in kwargs.items() if value is not None}
-
-    def media_access(self) -> MediaAccess:
-        """The access policy for media named inside documents."""
-        return MediaAccess.create(self.allowed_paths, self.allow_urls)
 
     def attach_core(self, given: _Runner | None, factory: type[_Runner], field: str) -> _Runner:
         """The core model to use: ``given`` as is, or a new one from the fields.
@@ -92,8 +80,14 @@ class CoreSettings(BaseModel):
                 raise ConfigurationError(
                     f"{field} must be a {factory.__name__}, got {type(given).__name__}"
                 )
-            fields = (*_CORE_FIELDS, "model_name")
-            explicit = [name for name in fields if name in self.model_fields_set]
+            defaults = {name: type(self).model_fields[name].default for name in _CORE_FIELDS}
+            explicit = [
+                name
+                for name in _CORE_FIELDS
+                if name in self.model_fields_set and getattr(self, name) != defaults[name]
+            ]
+            if self.model_name is not None and self.model_name != given.model_name_or_path:
+                explicit.append("model_name")
             if explicit:
                 raise ConfigurationError(
                     f"{', '.join(explicit)} cannot be set together with {field}=; "
@@ -105,3 +99,20 @@ class CoreSettings(BaseModel):
         if self.model_name is None:
             self.model_name = os.fspath(core.model_name_or_path)
         return core
+
+
+class DocumentAccessSettings(BaseModel):
+    """Which files and URLs named inside documents may be read (see :class:`MediaAccess`)."""
+
+    allowed_paths: list[str] = Field(
+        default_factory=list,
+        description="Directories under which local files named inside documents (metadata, "
+        "content blocks) may be read; empty: none.",
+    )
+    allow_urls: bool = Field(
+        default=True, description="Whether http(s) URLs named inside documents are fetched."
+    )
+
+    def media_access(self) -> MediaAccess:
+        """The access policy for media named inside documents."""
+        return MediaAccess.create(self.allowed_paths, self.allow_urls)

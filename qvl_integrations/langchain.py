@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, PrivateAttr
 
-from ._adapter import CoreSettings
+from ._adapter import CoreSettings, DocumentAccessSettings
 from .core.embedder import QwenVLEmbedder
 from .core.inputs import ImageInput, MultimodalInput, VideoInput, to_input
 from .core.reranker import DEFAULT_RERANK_BATCH_SIZE, QwenVLReranker
@@ -167,7 +167,7 @@ def _name_failure(exc: InputError, values: Sequence[Any]) -> InputError:
     return exc
 
 
-class QwenVLEmbeddings(CoreSettings, Embeddings):
+class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
     """Qwen3-VL-Embedding as a LangChain ``Embeddings``: text, images, video, any mix.
 
     One vector space for everything: a text query finds images, an image
@@ -353,7 +353,7 @@ class QwenVLEmbeddings(CoreSettings, Embeddings):
 _UNSET: Any = object()
 
 
-class QwenVLRerank(CoreSettings, BaseDocumentCompressor):
+class QwenVLRerank(CoreSettings, DocumentAccessSettings, BaseDocumentCompressor):
     """Qwen3-VL-Reranker as a LangChain document compressor.
 
     Scores each document against the query (``P(yes)`` in ``[0, 1]``) and
