@@ -112,7 +112,11 @@ def _resource_video(resource: MediaResource) -> VideoInput:
 
 def _image_of_node(node: ImageNode) -> ImageInput:
     if node.image:
-        return ImageInput.of(node.image)
+        # ``image`` is base64 by definition: never let it be read as a file name.
+        if node.image[:5].lower() == "data:":
+            return ImageInput.of(node.image)
+        mime = node.image_mimetype or "application/octet-stream"
+        return ImageInput.of(f"data:{mime};base64,{node.image}")
     if node.image_path:
         return ImageInput.of(node.image_path)
     if node.image_url:
@@ -254,24 +258,46 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
         return items
 
     def _with_events(
-        self, values: Sequence[Any], compute: Callable[[], list[Embedding]]
+        self,
+        values: Sequence[Any],
+        compute: Callable[[], list[Embedding]],
+        callbacks: bool = True,
     ) -> list[Embedding]:
-        """Run ``compute`` between the standard embedding start and end events."""
+        """Run ``compute`` between the standard embedding start and end events.
+
+        ``callbacks=False`` leaves the legacy callback event to the caller (the
+        base class's single-image methods already send one).
+        """
+        chunks = [_describe(v) for v in values]
         dispatcher.event(EmbeddingStartEvent(model_dict=self.to_payload()))
-        with self.callback_manager.event(
-            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: self.to_payload()}
-        ) as event:
+        if callbacks:
+            with self.callback_manager.event(
+                CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: self.to_payload()}
+            ) as event:
+                vectors = compute()
+                event.on_end(
+                    payload={EventPayload.CHUNKS: chunks, EventPayload.EMBEDDINGS: vectors}
+                )
+        else:
             vectors = compute()
-            event.on_end(
-                payload={
-                    EventPayload.CHUNKS: [_describe(v) for v in values],
-                    EventPayload.EMBEDDINGS: vectors,
-                }
-            )
-        dispatcher.event(
-            EmbeddingEndEvent(chunks=[_describe(v) for v in values], embeddings=vectors)
-        )
+        dispatcher.event(EmbeddingEndEvent(chunks=chunks, embeddings=vectors))
         return vectors
+
+    def _image_chunk(self, chunk: list[ImageType], offset: int) -> list[Embedding]:
+        """One ``embed_batch_size`` chunk of an image batch; errors name the whole-list index."""
+        try:
+            items = self._convert(chunk, self._image)
+            return self._with_events(chunk, lambda: self._embed(items, self.text_instruction))
+        except InputError as exc:
+            if exc.index is not None:
+                exc.at(exc.index + offset)
+            raise
+
+    def _chunks(self, values: Sequence[Any]) -> list[tuple[int, list[Any]]]:
+        size = self.embed_batch_size
+        return [
+            (start, list(values[start : start + size])) for start in range(0, len(values), size)
+        ]
 
     @staticmethod
     def _text(text: str) -> MultimodalInput:
@@ -313,13 +339,46 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
     async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
         return await asyncio.to_thread(self._get_image_embedding, img_file_path)
 
-    @dispatcher.span
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        items = self._convert(img_file_paths, self._image)
-        return self._with_events(img_file_paths, lambda: self._embed(items, self.text_instruction))
+        return self._image_chunk(img_file_paths, 0)
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         return await asyncio.to_thread(self._get_image_embeddings, img_file_paths)
+
+    @dispatcher.span
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """Embed images in chunks of ``embed_batch_size``, with events per chunk.
+
+        A bad image's error names its index in ``img_file_paths``.
+        """
+        out: list[Embedding] = []
+        chunks = self._chunks(img_file_paths)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            chunks = list(tqdm(chunks, desc="Generating image embeddings"))
+        for start, chunk in chunks:
+            out.extend(self._image_chunk(chunk, start))
+        return out
+
+    @dispatcher.span
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """:meth:`get_image_embedding_batch` with the chunks gathered concurrently.
+
+        Each chunk runs in a worker thread (the event loop stays free); the
+        shared model takes them one at a time.
+        """
+        results = await asyncio.gather(
+            *(
+                asyncio.to_thread(self._image_chunk, chunk, start)
+                for start, chunk in self._chunks(img_file_paths)
+            )
+        )
+        return [vector for chunk in results for vector in chunk]
 
     @dispatcher.span
     def get_image_query_embedding(self, img_file_path: ImageType) -> Embedding:
@@ -390,9 +449,14 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
     # -- as a transformation ---------------------------------------------------------------------
     def _embed_nodes(self, nodes: Sequence[BaseNode], show_progress: bool | None) -> None:
         items = self._convert(nodes, lambda n: node_to_input(n, with_text=False))
-        vectors = self._with_events(
-            items, lambda: self._embed(items, self.text_instruction, show_progress)
-        )
+        try:
+            vectors = self._with_events(
+                items, lambda: self._embed(items, self.text_instruction, show_progress)
+            )
+        except InputError as exc:
+            if exc.index is not None and exc.name is None and 0 <= exc.index < len(nodes):
+                exc.at(exc.index, None, _node_label(nodes[exc.index]))
+            raise
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
 

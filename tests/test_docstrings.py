@@ -16,6 +16,7 @@ MODULES = [
     "qvl_integrations.core.quantize",
     "qvl_integrations.core.sources",
     "qvl_integrations.langchain",
+    "qvl_integrations.llama_index",
 ]
 
 

@@ -68,6 +68,33 @@ def test_langchain_adapter_imports_no_llama_index() -> None:
     assert out.strip() == "[]"
 
 
+def test_llama_index_adapter_without_llama_index_says_what_to_install() -> None:
+    out = _run(
+        """
+        import sys
+        sys.modules["llama_index"] = None  # as if llama-index-core were not installed
+        sys.modules["llama_index.core"] = None
+        from qvl_integrations.errors import MissingDependencyError
+        try:
+            import qvl_integrations.llama_index
+        except MissingDependencyError as exc:
+            print(exc)
+        """
+    )
+    assert "pip install 'qvl-integrations[llamaindex]'" in out
+
+
+def test_llama_index_adapter_imports_no_langchain() -> None:
+    out = _run(
+        """
+        import sys
+        from qvl_integrations.llama_index import QwenVLEmbedding, QwenVLRerank
+        print(sorted(m for m in sys.modules if m.startswith("langchain")))
+        """
+    )
+    assert out.strip() == "[]"
+
+
 def test_torchvision_guard_makes_transforms_importable() -> None:
     out = _run(
         """
