@@ -283,11 +283,15 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
         dispatcher.event(EmbeddingEndEvent(chunks=chunks, embeddings=vectors))
         return vectors
 
-    def _image_chunk(self, chunk: list[ImageType], offset: int) -> list[Embedding]:
+    def _image_chunk(
+        self, chunk: list[ImageType], offset: int, callbacks: bool = True
+    ) -> list[Embedding]:
         """One ``embed_batch_size`` chunk of an image batch; errors name the whole-list index."""
         try:
             items = self._convert(chunk, self._image)
-            return self._with_events(chunk, lambda: self._embed(items, self.text_instruction))
+            return self._with_events(
+                chunk, lambda: self._embed(items, self.text_instruction), callbacks
+            )
         except InputError as exc:
             if exc.index is not None:
                 exc.at(exc.index + offset)
@@ -340,7 +344,8 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
         return await asyncio.to_thread(self._get_image_embedding, img_file_path)
 
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return self._image_chunk(img_file_paths, 0)
+        # Reached from the base class's public methods, which send the callback event.
+        return self._image_chunk(img_file_paths, 0, callbacks=False)
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         return await asyncio.to_thread(self._get_image_embeddings, img_file_paths)

@@ -265,6 +265,23 @@ def test_image_calls_emit_instrumentation_events(
     assert len(ends) == 1 and ends[0].chunks[0].startswith("<image, ")
 
 
+def test_image_calls_send_one_callback_event_each(checkpoint: Path, images: list[Path]) -> None:
+    from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
+
+    debug = LlamaDebugHandler()
+    model = QwenVLEmbedding(
+        model_name=str(checkpoint), embed_batch_size=2, callback_manager=CallbackManager([debug])
+    )
+    model.get_image_embedding(str(images[0]))
+    assert len(debug.get_event_pairs(CBEventType.EMBEDDING)) == 1
+    debug.flush_event_logs()
+    model.get_image_embedding_batch([str(p) for p in images[:3]])
+    assert len(debug.get_event_pairs(CBEventType.EMBEDDING)) == 2  # one per chunk
+    debug.flush_event_logs()
+    model.get_video_embeddings([[str(images[0]), str(images[0])]])
+    assert len(debug.get_event_pairs(CBEventType.EMBEDDING)) == 1
+
+
 def test_ingestion_pipeline_embeds_nodes_by_their_media(
     embed_model: QwenVLEmbedding, embedder: QwenVLEmbedder, images: list[Path], tmp_path: Path
 ) -> None:
