@@ -100,7 +100,8 @@ def test_truncation_keeps_the_judgement_tail(checkpoint: Path) -> None:
 def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
     from qvl_integrations.core.encoding import encode_conversations, last_token_states
     from qvl_integrations.core.inputs import to_input
-    from qvl_integrations.core.prefix import forward_last_with_prefix
+    from qvl_integrations.core.pixels import image_patches
+    from qvl_integrations.core.prefix import _applies, forward_last_with_prefix
     from qvl_integrations.core.prompts import rerank_conversation
 
     loaded = reranker.loaded
@@ -119,15 +120,29 @@ def test_shared_prefix_pass_equals_plain_pass(reranker: QwenVLReranker) -> None:
             for i, d in enumerate(docs)
         ]
 
-        def encode(rows: list) -> object:
-            return encode_conversations(loaded.processor, rows, rules=loaded.rules, max_length=4096)
+        patches = {id(i): image_patches(i, loaded.rules.geometry) for i in query_media.images}
+
+        def encode(rows: list, known: dict | None = None) -> object:
+            return encode_conversations(
+                loaded.processor, rows, rules=loaded.rules, max_length=4096, known_patches=known
+            )
 
         encoded = encode(conversations)
         plain = last_token_states(reranker._forward(encoded), encoded.lengths)
-        cache = reranker._shared_prefix(query, query_media, "judge")
+        reused = encode(conversations, patches)  # the query's patches, cut once, are the same
+        assert reused.tensors.keys() == encoded.tensors.keys()
+        for key, tensor in encoded.tensors.items():
+            assert torch.equal(reused.tensors[key], tensor)
+        cache = reranker._shared_prefix(query, query_media, "judge", patches)
         assert cache.ids is not None and not cache.layers
+        assert cache.has_media == bool(query.images or query.videos)
+        # A prefix with the query's media is reused even next to long rows; text alone is not.
+        long_rows = [len(cache.ids) + 10 * len(cache.ids)] * 2
+        ids = cache.ids.repeat(2, 1)
+        padded = torch.cat([ids, torch.zeros(2, long_rows[0] - ids.shape[1], dtype=ids.dtype)], 1)
+        assert _applies(cache, padded, long_rows) == cache.has_media
         for rows in (slice(0, 3), slice(1, 2), slice(2, 3)):  # a lone row reuses the prefix
-            part = encode(conversations[rows])
+            part = encode(conversations[rows], patches)
             shared = forward_last_with_prefix(
                 loaded.model,
                 part,

@@ -77,3 +77,24 @@ def test_last_token_states_reads_each_rows_last_real_token() -> None:
     hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
     picked = last_token_states(hidden, [2, 4])
     assert torch.equal(picked, torch.stack([hidden[0, 1], hidden[1, 3]]))
+
+
+def test_image_ids_repeated_after_tokenising_equal_tokenising_the_repeats(
+    embedder: object,
+) -> None:
+    from qvl_integrations.core.encoding import _expand_ids
+
+    tokenizer = embedder.loaded.processor.tokenizer  # type: ignore[attr-defined]
+    pad = "<|image_pad|>"
+    pad_id = tokenizer.convert_tokens_to_ids(pad)
+    template = "<|vision_start|>{}<|vision_end|>words around{}it<|vision_start|>{}<|vision_end|>"
+    rows = ["no image here", template.format(pad, "", pad), template.format(pad, pad, pad)]
+    counts = [3, 5, 2, 7, 1]
+    ids = [list(x) for x in tokenizer(rows)["input_ids"]]
+    _expand_ids(ids, pad_id, counts)
+    expected_text = [
+        rows[0],
+        template.format(pad * 3, "", pad * 5),
+        template.format(pad * 2, pad * 7, pad * 1),
+    ]
+    assert ids == [list(x) for x in tokenizer(expected_text)["input_ids"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -155,13 +155,21 @@ class ModelRunner:
         conversations: Sequence[list[dict[str, Any]]],
         indices: Sequence[int] | None = None,
         role: str | None = None,
+        known_patches: Mapping[int, tuple[torch.Tensor, list[int]]] | None = None,
     ) -> EncodedBatch:
-        """Encode a batch; an input error is re-pointed at ``indices[row]`` (the caller's index)."""
+        """Encode a batch; an input error is re-pointed at ``indices[row]`` (the caller's index).
+
+        ``known_patches``: see :func:`encode_conversations`.
+        """
         loaded = self.loaded
         try:
             with loaded.text_lock:
                 return encode_conversations(
-                    loaded.processor, conversations, rules=loaded.rules, max_length=self.max_length
+                    loaded.processor,
+                    conversations,
+                    rules=loaded.rules,
+                    max_length=self.max_length,
+                    known_patches=known_patches,
                 )
         except InputError as exc:
             if indices is not None:

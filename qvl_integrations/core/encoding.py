@@ -17,7 +17,7 @@ byte-for-byte those of the reference. What we do differently:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,32 @@ def _expand_placeholders(texts: Sequence[str], token: str, replacements: list[st
     return expanded
 
 
+def _expand_ids(rows: list[list[int]], token_id: int, counts: Sequence[int]) -> None:
+    """Repeat the k-th ``token_id`` across ``rows`` ``counts[k]`` times, in place.
+
+    Tokenising one placeholder per image and repeating its id afterwards gives
+    the same ids as tokenising the repeated placeholder text (it is an added
+    token, never merged with its neighbours), without the tokenizer walking
+    hundreds of copies per image.
+    """
+    pending = iter(counts)
+    for r, ids in enumerate(rows):
+        if token_id not in ids:
+            continue
+        out: list[int] = []
+        start = 0
+        while True:
+            try:
+                at = ids.index(token_id, start)
+            except ValueError:
+                break
+            out.extend(ids[start:at])
+            out.extend([token_id] * next(pending))
+            start = at + 1
+        out.extend(ids[start:])
+        rows[r] = out
+
+
 def _collect_media(
     conversations: Sequence[list[dict[str, Any]]],
 ) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
@@ -138,8 +164,14 @@ def encode_conversations(
     *,
     rules: TokenRules,
     max_length: int,
+    known_patches: Mapping[int, tuple[torch.Tensor, list[int]]] | None = None,
 ) -> EncodedBatch:
     """Render, tokenise, truncate and right-pad a batch of conversations.
+
+    ``known_patches`` maps ``id(image)`` to that image's already cut patches
+    (:func:`image_patches`), for images that recur in every row, such as a
+    reranking query's. The caller keeps those images alive, so their ids
+    cannot be taken by another object meanwhile.
 
     Raises:
         InputTooLongError: for the first row that cannot fit (``index`` is
@@ -150,10 +182,17 @@ def encode_conversations(
     )
     images, videos, metadata = _collect_media(conversations)
     # Still images are cut by us (see .pixels); their placeholders expanded here.
-    patches = [image_patches(image, rules.geometry) for image in images]
+    known = known_patches or {}
+    patches = [
+        known[id(image)] if id(image) in known else image_patches(image, rules.geometry)
+        for image in images
+    ]
     merge = rules.geometry.merge
-    image_tokens = [processor.image_token * (h * w // merge**2) for _, (_, h, w) in patches]
-    texts = _expand_placeholders(texts, processor.image_token, image_tokens)
+    image_counts = [h * w // merge**2 for _, (_, h, w) in patches]
+    # One placeholder per image for now (this also rejects typed-in ones); its id is
+    # repeated to the image's token count after tokenisation.
+    one_each = [processor.image_token] * len(images)
+    texts = _expand_placeholders(texts, processor.image_token, one_each)
     image_tensors: dict[str, torch.Tensor] = {}
     if images:
         image_tensors = {
@@ -188,6 +227,8 @@ def encode_conversations(
         }
     token_ids = processor.tokenizer(texts, return_attention_mask=False)["input_ids"]
     rows: list[list[int]] = [list(ids) for ids in token_ids]
+    if images:
+        _expand_ids(rows, processor.image_token_id, image_counts)
     for row, ids in enumerate(rows):
         try:
             keep = truncate_keeping_special(ids, max_length, rules.special_ids)

@@ -34,6 +34,8 @@ class PrefixCache:
 
     ids: torch.Tensor | None = None
     layers: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    #: Whether the prefix holds visual tokens (the query's images or videos).
+    has_media: bool = False
 
 
 def find_shared_prefix(probe: EncodedBatch) -> PrefixCache:
@@ -51,17 +53,24 @@ def find_shared_prefix(probe: EncodedBatch) -> PrefixCache:
         length -= 1
     if length < MIN_PREFIX_TOKENS:
         return PrefixCache()
-    return PrefixCache(ids=ids[0, :length].clone())
+    return PrefixCache(ids=ids[0, :length].clone(), has_media=bool(types[0, :length].any()))
 
 
 def _applies(cache: PrefixCache, ids: torch.Tensor, lengths: list[int]) -> bool:
-    """Whether every row starts with the prefix, goes on past it, and shares enough."""
+    """Whether every row starts with the prefix, goes on past it, and shares enough.
+
+    A prefix with visual tokens always pays: reusing it saves the vision tower
+    on the query's media for every row. A text-only prefix must be long enough
+    next to the rows' own tokens, as the cached pass needs an explicit
+    (materialised) mask where the plain causal pass needs none.
+    """
     if cache.ids is None:
         return False
     length = len(cache.ids)
-    if min(lengths) <= length or length < MIN_PREFIX_SHARE * (sum(lengths) / len(lengths) - length):
-        # Too little to save; and the cached pass needs an explicit (materialised) mask
-        # where the plain causal pass needs none.
+    if min(lengths) <= length:
+        return False
+    average_suffix = sum(lengths) / len(lengths) - length
+    if not cache.has_media and length < MIN_PREFIX_SHARE * average_suffix:
         return False
     return bool((ids[:, :length] == cache.ids.to(ids.device)).all())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from ..errors import ConfigurationError, InputError, InputTooLongError, Unsuppor
 from .base import ModelRunner
 from .encoding import last_token_states
 from .inputs import MultimodalInput, to_input, to_inputs
+from .pixels import image_patches
 from .prefix import PrefixCache, find_shared_prefix, forward_last_with_prefix
 from .prompts import rerank_conversation
 from .settings import (
@@ -143,8 +144,7 @@ class QwenVLReranker(ModelRunner):
         try:
             query_item = to_input(query)
         except InputError as exc:
-            exc.at(None, "query")
-            raise
+            raise exc.at(None, "query") from exc.__cause__
         docs = to_inputs(documents, role="document")
         for index, doc in enumerate(docs):
             if doc.instruction is not None:
@@ -159,10 +159,16 @@ class QwenVLReranker(ModelRunner):
             query_cost = self._costs([query_item])[0]
             query_media = self._media(query_item, None)
         except InputError as exc:
-            exc.at(None, "query")
-            raise
+            raise exc.at(None, "query") from exc.__cause__
+        # The query's images recur in every pair: cut them into patches once per call.
+        geometry = self.loaded.rules.geometry
+        query_patches = {id(image): image_patches(image, geometry) for image in query_media.images}
         doc_costs = self._costs(docs, role="document")
-        prefix = self._shared_prefix(query_item, query_media, task) if len(docs) > 1 else None
+        prefix = (
+            self._shared_prefix(query_item, query_media, task, query_patches)
+            if len(docs) > 1
+            else None
+        )
         if prefix is not None and prefix.ids is not None:
             # The shared prefix runs once: a batch's size is its documents' tokens.
             batches = self._plan(doc_costs, batch_size, floor=query_cost + max(doc_costs))
@@ -170,7 +176,9 @@ class QwenVLReranker(ModelRunner):
             batches = self._plan([query_cost + c for c in doc_costs], batch_size)
         return self._run(
             batches,
-            lambda batch: self._score_batch(query_item, query_media, docs, batch, task, prefix),
+            lambda batch: self._score_batch(
+                query_item, query_media, query_patches, docs, batch, task, prefix
+            ),
             out,
             "Reranking",
             show_progress,
@@ -216,7 +224,11 @@ class QwenVLReranker(ModelRunner):
 
     # -- internals -------------------------------------------------------------------------------
     def _shared_prefix(
-        self, query: MultimodalInput, query_media: PreparedMedia, instruction: str
+        self,
+        query: MultimodalInput,
+        query_media: PreparedMedia,
+        instruction: str,
+        query_patches: Mapping[int, tuple[torch.Tensor, list[int]]],
     ) -> PrefixCache:
         """The token prefix every pair of this query shares (see :mod:`.prefix`)."""
         no_media = PreparedMedia(images=[], videos=[])
@@ -227,7 +239,7 @@ class QwenVLReranker(ModelRunner):
             for text in ("0", "1")
         ]
         try:
-            encoded = self._encode(probes)
+            encoded = self._encode(probes, known_patches=query_patches)
         except InputTooLongError:
             return PrefixCache()  # the query alone overflows; the pairs will say so
         return find_shared_prefix(encoded)
@@ -236,6 +248,7 @@ class QwenVLReranker(ModelRunner):
         self,
         query: MultimodalInput,
         query_media: PreparedMedia,
+        query_patches: Mapping[int, tuple[torch.Tensor, list[int]]],
         docs: Sequence[MultimodalInput],
         batch: Sequence[int],
         instruction: str,
@@ -252,7 +265,7 @@ class QwenVLReranker(ModelRunner):
             )
             for index in batch
         ]
-        encoded = self._encode(conversations, batch, "document")
+        encoded = self._encode(conversations, batch, "document", known_patches=query_patches)
         hidden = None
         if prefix is not None:
             with loaded.lock, torch.inference_mode():
