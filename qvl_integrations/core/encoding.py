@@ -1,6 +1,7 @@
 """From conversations to model tensors: render, tokenise, truncate, pad.
 
-The checkpoint's own chat template renders the prompt and its processor
+The checkpoint's own chat template renders the prompt (once per shape, see
+:mod:`.template`) and its processor
 expands video placeholders and builds video pixels, so prompts are
 byte-for-byte those of the reference. What we do differently:
 
@@ -26,6 +27,7 @@ import torch
 from ..errors import InputTooLongError, UnsupportedInputError
 from .pixels import PatchGeometry, image_patches
 from .settings import PROMPT_TAIL_TOKENS
+from .template import render_prompts
 from .vision import PreparedVideo
 
 __all__ = [
@@ -177,9 +179,7 @@ def encode_conversations(
         InputTooLongError: for the first row that cannot fit (``index`` is
             the row's position in ``conversations``).
     """
-    texts = processor.apply_chat_template(
-        list(conversations), add_generation_prompt=True, tokenize=False
-    )
+    texts = render_prompts(processor, conversations)
     images, videos, metadata = _collect_media(conversations)
     # Still images are cut by us (see .pixels); their placeholders expanded here.
     known = known_patches or {}
