@@ -1,9 +1,8 @@
 """From conversations to model tensors: render, tokenise, truncate, pad.
 
 The checkpoint's own chat template renders the prompt (once per shape, see
-:mod:`.template`) and its processor
-expands video placeholders and builds video pixels, so prompts are
-byte-for-byte those of the reference. What we do differently:
+:mod:`.template`) and its processor expands video placeholders and builds
+video pixels, so prompts are byte-for-byte those of the reference. What we do differently:
 
 * Still images are cut into patch rows by :mod:`.pixels` (once, not twice)
   and their placeholders expanded here, with the processor's own token.
