@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .core.base import ModelRunner
 from .core.sources import MediaAccess
@@ -34,6 +34,8 @@ _CORE_FIELDS = (
     "fps",
     "max_frames",
     "total_pixels",
+    "max_image_pixels",
+    "url_timeout_s",
     "max_batch_tokens",
 )
 
@@ -57,48 +59,97 @@ class CoreSettings(BaseModel):
     fps: float | None = Field(default=None, gt=0, description="Frames per second from videos.")
     max_frames: int | None = Field(default=None, ge=2, description="Most frames per video.")
     total_pixels: int | None = Field(default=None, ge=1, description="Pixel budget per video.")
+    max_image_pixels: int | None = Field(
+        default=None, ge=1, description="Largest decoded image accepted (bomb guard)."
+    )
+    url_timeout_s: float | None = Field(default=None, gt=0, description="Time-out per URL fetch.")
     max_batch_tokens: int | None = Field(default=None, ge=1, description="Token budget per batch.")
     show_progress: bool | None = Field(default=None, description="tqdm bar; None: long jobs only.")
+
+    _core_obj: Any = PrivateAttr(default=None)
+    _core_key: Any = PrivateAttr(default=None)
 
     def core_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for the core model, from the fields the user set."""
         kwargs = {name: getattr(self, name) for name in _CORE_FIELDS}
         return {name: value for name, value in kwargs.items() if value is not None}
 
-    def attach_core(self, given: _Runner | None, factory: type[_Runner], field: str) -> _Runner:
-        """The core model to use: ``given`` as is, or a new one from the fields.
+    def _core_settings_key(self) -> tuple[Any, ...]:
+        return (self.model_name, *sorted(self.core_kwargs().items()))
 
-        Building the core loads nothing; the weights load on the first call and
-        are shared with every instance on the same checkpoint, device and dtype.
+    def attach_core(self, given: _Runner | None, factory: type[_Runner], field: str) -> None:
+        """Adopt ``given`` (a built core model), or build one from the fields.
+
+        A given core's settings are copied into the fields, so ``to_dict()``,
+        pickling and cache keys describe the model that really runs. Building
+        loads nothing; the weights load on the first call and are shared with
+        every instance on the same checkpoint, device and dtype.
 
         Raises:
-            ConfigurationError: core options given together with a built core,
+            ConfigurationError: core options that contradict the given core,
                 or ``given`` of the wrong type.
         """
-        if given is not None:
-            if not isinstance(given, factory):
-                raise ConfigurationError(
-                    f"{field} must be a {factory.__name__}, got {type(given).__name__}"
-                )
-            defaults = {name: type(self).model_fields[name].default for name in _CORE_FIELDS}
-            explicit = [
-                name
-                for name in _CORE_FIELDS
-                if name in self.model_fields_set and getattr(self, name) != defaults[name]
-            ]
-            if self.model_name is not None and self.model_name != given.model_name_or_path:
-                explicit.append("model_name")
-            if explicit:
-                raise ConfigurationError(
-                    f"{', '.join(explicit)} cannot be set together with {field}=; "
-                    f"configure the {factory.__name__} instead"
-                )
-            self.model_name = given.model_name_or_path
-            return given
-        core = factory(self.model_name, **self.core_kwargs())
-        if self.model_name is None:
-            self.model_name = os.fspath(core.model_name_or_path)
+        if given is None:
+            core = factory(self.model_name, **self.core_kwargs())
+            if self.model_name is None:
+                self.model_name = os.fspath(core.model_name_or_path)
+            self._core_obj, self._core_key = core, self._core_settings_key()
+            return
+        if not isinstance(given, factory):
+            raise ConfigurationError(
+                f"{field} must be a {factory.__name__}, got {type(given).__name__}"
+            )
+        actual = _settings_of(given)
+        defaults = {name: type(self).model_fields[name].default for name in _CORE_FIELDS}
+        conflicts = [
+            name
+            for name in _CORE_FIELDS
+            if name in self.model_fields_set
+            and getattr(self, name) not in (defaults[name], actual[name])
+        ]
+        if self.model_name is not None and self.model_name != given.model_name_or_path:
+            conflicts.append("model_name")
+        if conflicts:
+            raise ConfigurationError(
+                f"{', '.join(conflicts)} cannot differ from the given {field}'s settings; "
+                f"configure the {factory.__name__} instead"
+            )
+        self.model_name = given.model_name_or_path
+        for name, value in actual.items():
+            setattr(self, name, value)
+        self._core_obj, self._core_key = given, self._core_settings_key()
+
+    def current_core(self, factory: type[_Runner]) -> _Runner:
+        """The core model for the current field values.
+
+        A copy (``model_copy(update=...)``) or an assignment that changes a core
+        setting gets a core built for the new values, never the old one.
+        """
+        key = self._core_settings_key()
+        if self._core_obj is None or self._core_key != key:
+            self._core_obj = factory(self.model_name, **self.core_kwargs())
+            self._core_key = key
+        core: _Runner = self._core_obj
         return core
+
+
+def _settings_of(core: ModelRunner) -> dict[str, Any]:
+    """A built core's settings, as the values of the adapter fields."""
+    vision = core.vision
+    return {
+        "device": str(core.device),
+        "dtype": str(core.dtype).removeprefix("torch."),
+        "attn_implementation": core.attn_implementation,
+        "max_length": core.max_length,
+        "min_pixels": vision.min_pixels,
+        "max_pixels": vision.max_pixels,
+        "fps": vision.fps,
+        "max_frames": vision.max_frames,
+        "total_pixels": vision.total_pixels,
+        "max_image_pixels": vision.max_image_pixels,
+        "url_timeout_s": vision.url_timeout_s,
+        "max_batch_tokens": core.max_batch_tokens,
+    }
 
 
 class DocumentAccessSettings(BaseModel):
@@ -113,6 +164,14 @@ class DocumentAccessSettings(BaseModel):
         default=True, description="Whether http(s) URLs named inside documents are fetched."
     )
 
+    _access_obj: Any = PrivateAttr(default=None)
+    _access_key: Any = PrivateAttr(default=None)
+
     def media_access(self) -> MediaAccess:
-        """The access policy for media named inside documents."""
-        return MediaAccess.create(self.allowed_paths, self.allow_urls)
+        """The access policy for media named inside documents (follows the current fields)."""
+        key = (tuple(self.allowed_paths), self.allow_urls)
+        if self._access_obj is None or self._access_key != key:
+            self._access_obj = MediaAccess.create(self.allowed_paths, self.allow_urls)
+            self._access_key = key
+        policy: MediaAccess = self._access_obj
+        return policy

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from ._adapter import CoreSettings, DocumentAccessSettings
 from .core.embedder import QwenVLEmbedder
@@ -88,6 +89,8 @@ def document_to_input(
         (('a red square',), 'url')
     """
     content = document.page_content
+    if not isinstance(content, str):
+        raise UnsupportedInputError(f"page_content must be a str, got {type(content).__name__}")
     texts: list[str] = []
     images: list[ImageInput] = []
     videos: list[VideoInput] = []
@@ -121,15 +124,33 @@ def document_to_input(
         videos.extend(extra.videos)
     if not (texts or images or videos):
         texts.append(content)  # an empty document is the empty text, as in the core
-    item = MultimodalInput(texts=tuple(texts), images=tuple(images), videos=tuple(videos))
+    item = MultimodalInput(texts=tuple(texts), images=_distinct(images), videos=tuple(videos))
     return access.check(item)
 
 
+def _distinct(images: list[ImageInput]) -> tuple[ImageInput, ...]:
+    """The images of one document, each source once (page_content and metadata may repeat one)."""
+    seen: set[Any] = set()
+    out = []
+    for image in images:
+        key = (image.kind, image.source) if isinstance(image.source, (str, bytes, Path)) else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        out.append(image)
+    return tuple(out)
+
+
 def _to_input(value: Any, access: MediaAccess, detect_inline_images: bool) -> MultimodalInput:
-    """One input from anything the adapters accept: a Document, content blocks, or core forms."""
+    """One input from anything the adapters accept: a Document, content blocks, or core forms.
+
+    A list holding at least one dict is a list of content blocks; any other
+    list is what the core makes of it (a video given as frames).
+    """
     if isinstance(value, Document):
         return document_to_input(value, access, detect_inline_images=detect_inline_images)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and any(isinstance(b, Mapping) for b in value):
         return access.check(blocks_to_input(value))
     if isinstance(value, str) and detect_inline_images and is_inline_image(value):
         return MultimodalInput(images=(ImageInput.of(value),))
@@ -210,22 +231,18 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         default=True, description="Treat data URIs / base64 image strings as images."
     )
 
-    _core: QwenVLEmbedder = PrivateAttr()
-    _access: MediaAccess = PrivateAttr()
-
     def model_post_init(self, context: Any, /) -> None:
         """Attach (or build, without loading) the core embedder."""
-        self._core = self.attach_core(self.embedder, QwenVLEmbedder, "embedder")
-        self._access = self.media_access()
+        self.attach_core(self.embedder, QwenVLEmbedder, "embedder")
 
     @property
     def client(self) -> QwenVLEmbedder:
-        """The core embedder (loads nothing by itself)."""
-        return self._core
+        """The core embedder for the current settings (loads nothing by itself)."""
+        return self.current_core(QwenVLEmbedder)
 
     # -- core call -------------------------------------------------------------------------------
     def _embed(self, items: Sequence[MultimodalInput], instruction: str) -> list[list[float]]:
-        vectors: np.ndarray = self._core.embed(
+        vectors: np.ndarray = self.client.embed(
             items,
             instruction=instruction,
             dim=self.dimensions,
@@ -236,7 +253,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         return vectors.tolist()
 
     def _embed_values(self, values: Sequence[Any], instruction: str) -> list[list[float]]:
-        items = _convert(values, self._access, self.detect_inline_images, None)
+        items = _convert(values, self.media_access(), self.detect_inline_images, None)
         try:
             return self._embed(items, instruction)
         except InputError as exc:
@@ -320,9 +337,13 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         """Embed ``Document`` objects, content-block lists, or any core input form.
 
         Each element is one input: a ``Document`` (text plus the media in its
-        metadata, see the module docstring), a list of content blocks, a
-        string, an authors'-format dict, a ``PIL.Image``... ``query=True``
-        uses ``query_instruction`` (e.g. to search by an image or a mix).
+        metadata, see the module docstring), a list of content blocks (a list
+        holding dicts), a string, an authors'-format dict, a ``PIL.Image``, a
+        list of frame paths or images (one video)... ``query=True`` uses
+        ``query_instruction`` (e.g. to search by an image or a mix).
+
+        Media named in ``Document``s and content blocks obey ``allowed_paths``
+        and ``allow_urls``; core forms (dicts, paths, images) are read as given.
         """
         instruction = self.query_instruction if query else self.document_instruction
         return self._embed_values(inputs, instruction)
@@ -384,18 +405,14 @@ class QwenVLRerank(CoreSettings, DocumentAccessSettings, BaseDocumentCompressor)
         default=True, description="Treat data URIs / base64 image strings as images."
     )
 
-    _core: QwenVLReranker = PrivateAttr()
-    _access: MediaAccess = PrivateAttr()
-
     def model_post_init(self, context: Any, /) -> None:
         """Attach (or build, without loading) the core reranker."""
-        self._core = self.attach_core(self.reranker, QwenVLReranker, "reranker")
-        self._access = self.media_access()
+        self.attach_core(self.reranker, QwenVLReranker, "reranker")
 
     @property
     def client(self) -> QwenVLReranker:
-        """The core reranker (loads nothing by itself)."""
-        return self._core
+        """The core reranker for the current settings (loads nothing by itself)."""
+        return self.current_core(QwenVLReranker)
 
     def rerank(
         self,
@@ -426,15 +443,15 @@ class QwenVLRerank(CoreSettings, DocumentAccessSettings, BaseDocumentCompressor)
         bad_top_n = isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
         if top_n is not None and bad_top_n:
             raise ConfigurationError(f"top_n must be a positive int or None, got {top_n!r}")
-        items = _convert(documents, self._access, self.detect_inline_images, "document")
+        items = _convert(documents, self.media_access(), self.detect_inline_images, "document")
         if not items:
             return []
         try:
-            query_item = _to_input(query, self._access, self.detect_inline_images)
+            query_item = _to_input(query, self.media_access(), self.detect_inline_images)
         except InputError as exc:
             raise exc.at(None, "query", _label(query)) from exc.__cause__
         try:
-            scores = self._core.score(
+            scores = self.client.score(
                 query_item,
                 items,
                 instruction=self.instruction,

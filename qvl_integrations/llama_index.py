@@ -22,10 +22,11 @@ How a node becomes one multimodal input (embedding as a transformation, and rera
   ``video_resource`` (``data``, ``path`` or ``url``), together.
 * ``TextNode``: its text.
 
-Texts are read with ``get_content(metadata_mode=MetadataMode.EMBED)`` when
-embedding (as LlamaIndex embeds text) and ``MetadataMode.LLM`` when reranking
-(as its rerankers do). Paths and URLs in nodes are read as LlamaIndex itself
-reads them (``ImageNode.resolve_image``): nodes are trusted.
+Texts are read with ``get_content(metadata_mode=MetadataMode.EMBED)``, as
+LlamaIndex embeds and its sentence-transformer reranker reads them (so metadata
+keys not listed in ``excluded_embed_metadata_keys`` are part of the text).
+Paths and URLs in nodes are read as LlamaIndex itself reads them
+(``ImageNode.resolve_image``): nodes are trusted.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from io import BytesIO
 from typing import Any
 
 import numpy as np
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from ._adapter import CoreSettings
 from .core.embedder import QwenVLEmbedder
@@ -216,11 +217,9 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
     )
     normalize: bool = Field(default=True, description="L2-normalise the vectors.")
 
-    _core: QwenVLEmbedder = PrivateAttr()
-
     def model_post_init(self, context: Any, /) -> None:
         """Attach (or build, without loading) the core embedder."""
-        self._core = self.attach_core(self.embedder, QwenVLEmbedder, "embedder")
+        self.attach_core(self.embedder, QwenVLEmbedder, "embedder")
 
     @classmethod
     def class_name(cls) -> str:
@@ -229,14 +228,14 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
 
     @property
     def client(self) -> QwenVLEmbedder:
-        """The core embedder (loads nothing by itself)."""
-        return self._core
+        """The core embedder for the current settings (loads nothing by itself)."""
+        return self.current_core(QwenVLEmbedder)
 
     # -- core calls ------------------------------------------------------------------------------
     def _embed(
         self, items: Sequence[MultimodalInput], instruction: str, show_progress: bool | None = None
     ) -> list[Embedding]:
-        vectors: np.ndarray = self._core.embed(
+        vectors: np.ndarray = self.client.embed(
             items,
             instruction=instruction,
             dim=self.dimensions,
@@ -372,17 +371,25 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
     async def aget_image_embedding_batch(
         self, img_file_paths: list[ImageType], show_progress: bool = False
     ) -> list[Embedding]:
-        """:meth:`get_image_embedding_batch` with the chunks gathered concurrently.
+        """:meth:`get_image_embedding_batch` with chunks in worker threads.
 
-        Each chunk runs in a worker thread (the event loop stays free); the
-        shared model takes them one at a time.
+        The event loop stays free. At most ``num_workers`` chunks (2 when
+        unset) are in flight at once: one preparing its pixels while another
+        runs on the shared model, without every chunk's pixels held at once.
         """
-        results = await asyncio.gather(
-            *(
-                asyncio.to_thread(self._image_chunk, chunk, start)
-                for start, chunk in self._chunks(img_file_paths)
-            )
-        )
+        limit = asyncio.Semaphore(max(1, self.num_workers or 2))
+
+        async def run(start: int, chunk: list[ImageType]) -> list[Embedding]:
+            async with limit:
+                return await asyncio.to_thread(self._image_chunk, chunk, start)
+
+        jobs = [run(start, chunk) for start, chunk in self._chunks(img_file_paths)]
+        if show_progress:
+            from tqdm.asyncio import tqdm_asyncio
+
+            results = await tqdm_asyncio.gather(*jobs, desc="Generating image embeddings")
+        else:
+            results = await asyncio.gather(*jobs)
         return [vector for chunk in results for vector in chunk]
 
     @dispatcher.span
@@ -503,11 +510,9 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
     )
     batch_size: int = Field(default=DEFAULT_RERANK_BATCH_SIZE, ge=1, description="Pairs per pass.")
 
-    _core: QwenVLReranker = PrivateAttr()
-
     def model_post_init(self, context: Any, /) -> None:
         """Attach (or build, without loading) the core reranker."""
-        self._core = self.attach_core(self.reranker, QwenVLReranker, "reranker")
+        self.attach_core(self.reranker, QwenVLReranker, "reranker")
 
     @classmethod
     def class_name(cls) -> str:
@@ -516,8 +521,8 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
 
     @property
     def client(self) -> QwenVLReranker:
-        """The core reranker (loads nothing by itself)."""
-        return self._core
+        """The core reranker for the current settings (loads nothing by itself)."""
+        return self.current_core(QwenVLReranker)
 
     def _prepare(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
@@ -536,7 +541,7 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
         docs = []
         for index, scored in enumerate(nodes):
             try:
-                docs.append(node_to_input(scored.node, metadata_mode=MetadataMode.LLM))
+                docs.append(node_to_input(scored.node, metadata_mode=MetadataMode.EMBED))
             except InputError as exc:
                 raise exc.at(index, "document", _node_label(scored.node)) from exc.__cause__
         return query, docs
@@ -545,7 +550,7 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
         self, query: MultimodalInput, docs: list[MultimodalInput], nodes: list[NodeWithScore]
     ) -> np.ndarray:
         try:
-            return self._core.score(
+            return self.client.score(
                 query,
                 docs,
                 instruction=self.instruction,
@@ -558,6 +563,11 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
             raise
 
     def _finish(self, nodes: list[NodeWithScore], scores: np.ndarray) -> list[NodeWithScore]:
+        top_n = self.top_n
+        if top_n is not None and (
+            isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1
+        ):
+            raise ConfigurationError(f"top_n must be a positive int or None, got {top_n!r}")
         out = []
         for index in np.argsort(-scores, kind="stable"):
             scored = nodes[int(index)]
@@ -578,6 +588,16 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
             )
         )
 
+    def _callback_payload(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> dict[Any, Any]:
+        return {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: self.model_name,
+            EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else None,
+            EventPayload.TOP_K: self.top_n,
+        }
+
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
@@ -587,13 +607,7 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
             return []
         query, docs = self._prepare(nodes, query_bundle)
         with self.callback_manager.event(
-            CBEventType.RERANKING,
-            payload={
-                EventPayload.NODES: nodes,
-                EventPayload.MODEL_NAME: self.model_name,
-                EventPayload.QUERY_STR: query_bundle.query_str if query_bundle else None,
-                EventPayload.TOP_K: self.top_n,
-            },
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
         ) as event:
             reranked = self._finish(nodes, self._score(query, docs, nodes))
             event.on_end(payload={EventPayload.NODES: reranked})
@@ -608,7 +622,11 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
             dispatcher.event(ReRankEndEvent(nodes=[]))
             return []
         query, docs = self._prepare(nodes, query_bundle)
-        scores = await asyncio.to_thread(self._score, query, docs, nodes)
-        reranked = self._finish(nodes, scores)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._callback_payload(nodes, query_bundle)
+        ) as event:
+            scores = await asyncio.to_thread(self._score, query, docs, nodes)
+            reranked = self._finish(nodes, scores)
+            event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked

@@ -27,6 +27,7 @@ from qvl_integrations.errors import (
 from qvl_integrations.langchain import QwenVLEmbeddings, QwenVLRerank
 
 TOL = 1e-5
+DOC = DEFAULT_EMBEDDING_INSTRUCTION
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +122,11 @@ def test_built_core_and_option_validation(checkpoint: Path, embedder: QwenVLEmbe
     assert adapter.client is embedder
     assert adapter.model_name == str(checkpoint)
     # pydantic reports construction errors as ValidationError (a ValueError)
-    with pytest.raises(ValidationError, match="device cannot be set together with embedder"):
-        QwenVLEmbeddings(embedder=embedder, device="cpu")
+    # the given core's settings become the fields; agreeing values are fine, others are not
+    assert adapter.dtype == "float32" and adapter.max_pixels == embedder.vision.max_pixels
+    assert QwenVLEmbeddings(embedder=embedder, device="cpu").client is embedder
+    with pytest.raises(ValidationError, match="dtype cannot differ from the given embedder"):
+        QwenVLEmbeddings(embedder=embedder, dtype="bfloat16")
     with pytest.raises(ValidationError, match="QwenVLEmbedder"):
         QwenVLEmbeddings(embedder="not a model")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="no_such_option"):
@@ -455,3 +459,72 @@ def test_bad_documents_name_the_document(
         rerank.rerank({"image": str(tmp_path / "nope.png")}, [good])
     with pytest.raises(MediaAccessError, match="query"):
         rerank.rerank(refused, [good])
+
+
+# -- copies, lists, odd documents ----------------------------------------------------------------
+def test_copies_follow_their_new_settings(
+    rerank: QwenVLRerank, embeddings: QwenVLEmbeddings, images: list[Path], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere.png"
+    make_image(50, 40, seed=9).save(elsewhere)
+    doc = Document("x", metadata={"image": str(elsewhere)})
+    with pytest.raises(MediaAccessError):
+        rerank.rerank("q", [doc])
+    widened = rerank.model_copy(update={"allowed_paths": [str(tmp_path)]})
+    assert len(widened.rerank("q", [doc])) == 1
+    with pytest.raises(MediaAccessError):  # the original keeps its own policy
+        rerank.rerank("q", [doc])
+    smaller = embeddings.model_copy(update={"max_pixels": 64 * 64})
+    assert smaller.client.vision.max_pixels == 64 * 64
+    assert embeddings.client.vision.max_pixels != 64 * 64
+    assert smaller.client.loaded is embeddings.client.loaded  # same weights, new settings
+    assert not close(
+        smaller.embed_image([str(images[1])]), embeddings.embed_image([str(images[1])]), 1e-4
+    )
+    with pytest.raises(ConfigurationError, match="top_n"):
+        rerank.model_copy(update={"top_n": 0}).rerank("q", ["d"])
+
+
+def test_lists_documents_and_prose(
+    embeddings: QwenVLEmbeddings,
+    embedder: QwenVLEmbedder,
+    rerank: QwenVLRerank,
+    reranker: QwenVLReranker,
+    frame_files: list[Path],
+    images: list[Path],
+) -> None:
+    frames = [str(p) for p in frame_files]
+    # a list without dicts is one video given as frames, as in the core
+    assert close(embeddings.embed_multimodal([frames]), embedder.embed([{"video": frames}]))
+    prose = "data:image/svg+xml is the MIME type of SVG drawings"
+    assert close(embeddings.embed_documents([prose]), embedder.embed([prose], instruction=DOC))
+    # the same image in page_content and metadata is one image, not two
+    twice = Document(b64(images[0]), metadata={"image": b64(images[0])})
+    once = reranker.score("q", [{"image": str(images[0])}])
+    assert abs(rerank.rerank("q", [twice])[0]["relevance_score"] - once[0]) < 1e-5
+    broken = Document.model_construct(page_content=None, metadata={}, id="none")
+    with pytest.raises(UnsupportedInputError, match=r"document 1 \(id='none'\).*page_content"):
+        rerank.compress_documents([Document("ok"), broken], "q")
+    # content blocks obey allowed_paths even when passed directly; core dicts are read as given
+    strict = QwenVLRerank(model_name=rerank.model_name)
+    with pytest.raises(MediaAccessError):
+        strict.rerank("q", [[{"type": "image", "path": str(images[0])}]])
+    assert len(strict.rerank("q", [{"image": str(images[0])}])) == 1
+
+
+async def test_async_rerank_leaves_the_loop_free(rerank: QwenVLRerank) -> None:
+    docs = [Document(f"passage {i} " * (10 * i + 5)) for i in range(8)]
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    out = await rerank.acompress_documents(docs, "passage")
+    done.set()
+    await task
+    assert len(out) == len(docs) and ticks > 1

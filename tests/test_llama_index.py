@@ -548,3 +548,103 @@ def test_bad_nodes_name_the_node(
         rerank.postprocess_nodes(
             [good], query_bundle=QueryBundle("", image_path=str(tmp_path / "q.png"))
         )
+
+
+# -- settings that describe the running model ----------------------------------------------------
+def test_settings_round_trip_and_describe_the_running_core(
+    embed_model: QwenVLEmbedding, embedder: QwenVLEmbedder, checkpoint: Path, images: list[Path]
+) -> None:
+    from llama_index.core.ingestion.pipeline import get_transformation_hash
+
+    rebuilt = QwenVLEmbedding.from_dict(embed_model.to_dict())
+    assert rebuilt.to_dict() == embed_model.to_dict()
+    assert close(
+        rebuilt.get_text_embedding("round trip"), embed_model.get_text_embedding("round trip")
+    )
+    # a given core's settings become the public fields (and so the cache key)
+    small_core = QwenVLEmbedder(checkpoint, max_pixels=64 * 64)
+    given = QwenVLEmbedding(embedder=small_core)
+    assert given.to_dict()["max_pixels"] == 64 * 64
+    assert given.to_dict()["dtype"] == "float32"
+    plain = QwenVLEmbedding(embedder=embedder)
+    nodes = [TextNode(text="same node")]
+    assert get_transformation_hash(nodes, given) != get_transformation_hash(nodes, plain)
+    again = QwenVLEmbedding.from_dict(given.to_dict())
+    assert again.client.vision.max_pixels == 64 * 64
+    assert close(
+        again.get_image_embedding(str(images[1])), given.get_image_embedding(str(images[1]))
+    )
+    # a copy with new settings runs with them
+    copy = embed_model.model_copy(update={"max_pixels": 64 * 64})
+    assert copy.client.vision.max_pixels == 64 * 64
+    assert close(
+        copy.get_image_embedding(str(images[1])), given.get_image_embedding(str(images[1]))
+    )
+    assert embed_model.client.vision.max_pixels != 64 * 64
+
+
+def test_forward_passes_hold_up_to_embed_batch_size_inputs(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = QwenVLEmbedding(
+        model_name=str(checkpoint), embed_batch_size=4, max_batch_tokens=100_000
+    )
+    core = model.client
+    sizes: list[int] = []
+    original = core._forward
+
+    def spy(batch: Any) -> Any:
+        sizes.append(batch.tensors["input_ids"].shape[0])
+        return original(batch)
+
+    monkeypatch.setattr(core, "_forward", spy)
+    model.get_text_embedding_batch([f"same length text {i}" for i in range(8)])
+    assert sizes == [4, 4]
+
+
+def test_an_image_query_finds_texts_through_a_query_bundle(
+    embed_model: QwenVLEmbedding, images: list[Path]
+) -> None:
+    index = MultiModalVectorStoreIndex(
+        _index_nodes(images), embed_model=embed_model, image_embed_model=embed_model
+    )
+    query = embed_model.get_image_query_embedding(str(images[0]))
+    bundle = QueryBundle(query_str="", image_path=str(images[0]), embedding=query)
+    hits = index.as_retriever(similarity_top_k=2).text_retrieve(bundle)
+    texts = {"sea": "the sea is blue", "grass": "grass is green"}
+    assert len(hits) == 2
+    for hit in hits:
+        text = hit.node.get_content(metadata_mode=MetadataMode.EMBED)
+        assert text.endswith(texts[hit.node.metadata["name"]])
+        expected = float(np.dot(query, embed_model.get_text_embedding(text)))
+        assert hit.score == pytest.approx(expected, abs=1e-5)
+
+
+async def test_async_rerank_sends_callbacks_and_leaves_the_loop_free(
+    checkpoint: Path, images: list[Path]
+) -> None:
+    from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
+
+    debug = LlamaDebugHandler()
+    model = QwenVLRerank(model_name=str(checkpoint), callback_manager=CallbackManager([debug]))
+    nodes = _mixed_nodes(images)
+    model.postprocess_nodes(nodes, query_str="q")
+    assert len(debug.get_event_pairs(CBEventType.RERANKING)) == 1
+    debug.flush_event_logs()
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await model.apostprocess_nodes(nodes, query_str="q")
+    done.set()
+    await task
+    assert ticks > 1
+    assert len(debug.get_event_pairs(CBEventType.RERANKING)) == 1
+    with pytest.raises(ValueError, match="top_n"):
+        model.model_copy(update={"top_n": 0}).postprocess_nodes(nodes, query_str="q")

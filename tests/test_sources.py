@@ -34,11 +34,19 @@ def test_inline_image_detection_by_signature(tmp_path: Path, fmt: str) -> None:
         "0123456789abcdef" * 4,  # a hex id is valid base64 but no image
         base64.b64encode(b"just some words, encoded as base64 for no reason").decode(),
         "iVBORw0KGgo",  # too short
+        "data:image/svg+xml is the MIME type of SVG files",  # prose, not a URI
+        base64.b64encode(b"BM is how this sentence starts, no bitmap").decode(),
         "iVBORw0KGgo AAAANSUhEUgAAAAoAAAAKCAIAAAACUFjqAAAADUlEQVR4nGNgGAWkAwABNgABVtF",  # a space
     ],
 )
 def test_text_is_not_taken_for_an_image(text: str) -> None:
     assert not is_inline_image(text)
+
+
+def test_a_malformed_data_uri_is_still_an_image_and_fails_loudly() -> None:
+    assert is_inline_image("data:image/png;base64,@@@not-base64@@@")
+    with pytest.raises(MediaDecodeError):
+        blocks_to_input([{"type": "image", "url": "data:image/png;base64,@@@not-base64@@@"}])
 
 
 def test_content_block_forms(tmp_path: Path) -> None:

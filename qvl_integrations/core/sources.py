@@ -38,6 +38,7 @@ from .inputs import ImageInput, MultimodalInput, VideoInput
 __all__ = ["MediaAccess", "blocks_to_input", "is_inline_image"]
 
 _STRICT_BASE64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_SPACE_RE = re.compile(r"\s")
 #: Shortest raw base64 string taken for an image (a 1x1 PNG is about 90 characters).
 _MIN_INLINE_CHARS = 32
 #: File signatures of the image formats Pillow reads that we accept inline.
@@ -46,7 +47,6 @@ _IMAGE_SIGNATURES: tuple[bytes, ...] = (
     b"\xff\xd8\xff",  # JPEG
     b"GIF87a",
     b"GIF89a",
-    b"BM",  # BMP
     b"II*\x00",  # TIFF, little-endian
     b"MM\x00*",  # TIFF, big-endian
 )
@@ -55,19 +55,23 @@ _IMAGE_SIGNATURES: tuple[bytes, ...] = (
 def is_inline_image(text: str) -> bool:
     """Whether ``text`` is an image given inline rather than prose.
 
-    True for a ``data:image/...`` URI, and for a raw base64 string (one line, no
+    True for a ``data:image/...;base64,...`` URI without whitespace (so prose
+    that merely starts with ``data:image/`` stays text, while a malformed URI
+    is an image that fails loudly), and for a raw base64 string (one line, no
     spaces) whose decoded start is an image file signature (PNG, JPEG, GIF,
     BMP, TIFF, WebP). Anything else is text: a long hex id stays text.
 
     Example:
         >>> is_inline_image("data:image/png;base64,iVBORw0KGgo=")
         True
+        >>> is_inline_image("data:image/svg+xml is the MIME type of SVG files")
+        False
         >>> is_inline_image("a photo of a cat")
         False
     """
-    head = text[:11].lower()
-    if head.startswith("data:image/"):
-        return True
+    if text[:11].lower() == "data:image/":
+        header = text[: text.find(",") + 1].lower()
+        return header.endswith(";base64,") and _SPACE_RE.search(text.strip()) is None
     if len(text) < _MIN_INLINE_CHARS or len(text) % 4 or not _STRICT_BASE64_RE.fullmatch(text):
         return False
     try:
@@ -75,6 +79,8 @@ def is_inline_image(text: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     if start[:4] == b"RIFF" and start[8:12] == b"WEBP":
+        return True
+    if start[:2] == b"BM" and start[6:10] == b"\0\0\0\0":  # BMP: its reserved bytes are zero
         return True
     return start.startswith(_IMAGE_SIGNATURES)
 
