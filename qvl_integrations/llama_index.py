@@ -459,27 +459,70 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
         return await asyncio.to_thread(self.get_multimodal_embedding, value, query=query)
 
     # -- as a transformation ---------------------------------------------------------------------
-    def _embed_nodes(self, nodes: Sequence[BaseNode], show_progress: bool | None) -> None:
-        items = self._convert(nodes, lambda n: node_to_input(n, with_text=False))
+    @staticmethod
+    def _has_media(node: BaseNode) -> bool:
+        if isinstance(node, ImageNode):
+            return True
+        return isinstance(node, Node) and any(
+            r is not None for r in (node.image_resource, node.video_resource, node.audio_resource)
+        )
+
+    def _embed_media_nodes(
+        self, nodes: Sequence[BaseNode], positions: Sequence[int], show_progress: bool | None
+    ) -> None:
+        """Embed nodes with media in place; errors name the node's position in the whole list."""
         try:
+            items = self._convert(nodes, lambda n: node_to_input(n, with_text=False))
             vectors = self._with_events(
                 items, lambda: self._embed(items, self.text_instruction, show_progress)
             )
         except InputError as exc:
-            if exc.index is not None and exc.name is None and 0 <= exc.index < len(nodes):
-                exc.at(exc.index, None, _node_label(nodes[exc.index]))
+            if exc.index is not None and 0 <= exc.index < len(nodes):
+                exc.at(positions[exc.index], None, exc.name or _node_label(nodes[exc.index]))
             raise
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
 
+    def _partition(self, nodes: Sequence[BaseNode]) -> tuple[list[int], list[int]]:
+        media = [i for i, node in enumerate(nodes) if self._has_media(node)]
+        chosen = set(media)
+        return media, [i for i in range(len(nodes)) if i not in chosen]
+
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
-        """Embed nodes in place: ``ImageNode``s by their image, ``Node``s by all their media."""
-        self._embed_nodes(nodes, kwargs.get("show_progress"))
+        """Embed nodes in place: ``ImageNode``s by their image, ``Node``s by all their media.
+
+        Nodes without media take LlamaIndex's own text path (its
+        ``embeddings_cache``, events and batches by ``embed_batch_size``).
+        """
+        media, text = self._partition(nodes)
+        if text:
+            contents = [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in text]
+            vectors = self.get_text_embedding_batch(
+                contents, show_progress=bool(kwargs.get("show_progress"))
+            )
+            for i, vector in zip(text, vectors, strict=True):
+                nodes[i].embedding = vector
+        if media:
+            self._embed_media_nodes([nodes[i] for i in media], media, kwargs.get("show_progress"))
         return nodes
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """:meth:`__call__` without blocking the event loop."""
-        await asyncio.to_thread(self._embed_nodes, nodes, kwargs.get("show_progress"))
+        media, text = self._partition(nodes)
+        if text:
+            contents = [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in text]
+            vectors = await self.aget_text_embedding_batch(
+                contents, show_progress=bool(kwargs.get("show_progress"))
+            )
+            for i, vector in zip(text, vectors, strict=True):
+                nodes[i].embedding = vector
+        if media:
+            await asyncio.to_thread(
+                self._embed_media_nodes,
+                [nodes[i] for i in media],
+                media,
+                kwargs.get("show_progress"),
+            )
         return nodes
 
 

@@ -648,3 +648,25 @@ async def test_async_rerank_sends_callbacks_and_leaves_the_loop_free(
     assert len(debug.get_event_pairs(CBEventType.RERANKING)) == 1
     with pytest.raises(ValueError, match="top_n"):
         model.model_copy(update={"top_n": 0}).postprocess_nodes(nodes, query_str="q")
+
+
+def test_text_nodes_take_llama_index_text_path_with_its_cache(
+    checkpoint: Path, images: list[Path], events: list[Any]
+) -> None:
+    from llama_index.core.storage.kvstore import SimpleKVStore
+
+    store = SimpleKVStore()
+    model = QwenVLEmbedding(model_name=str(checkpoint), embeddings_cache=store, embed_batch_size=2)
+    nodes = [
+        TextNode(text="first text"),
+        ImageNode(image_path=str(images[0])),
+        TextNode(text="second text"),
+    ]
+    model(nodes)
+    for node in (nodes[0], nodes[2]):
+        cached = store.get(
+            node.get_content(metadata_mode=MetadataMode.EMBED), collection="embeddings"
+        )
+        assert cached is not None and close(next(iter(cached.values())), node.embedding)
+    assert close(nodes[1].embedding, model.get_image_embedding(str(images[0])))
+    assert sum(isinstance(e, EmbeddingEndEvent) for e in events) >= 2  # text batch + media
