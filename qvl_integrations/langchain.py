@@ -20,7 +20,8 @@ everywhere in this module):
   ``["image_path"]``: one image or a list (path, ``file://`` URI, http(s)
   URL, data URI or base64).
 * ``metadata["video"]``, ``["videos"]``, ``["video_uri"]``, ``["video_url"]``,
-  ``["video_path"]``: a video file or URL, or a list of them.
+  ``["video_path"]``: a video file or URL, a list of frames (one video), or a
+  list of videos, read as the core reads the authors' ``video`` field.
 * ``metadata["content_blocks"]``: LangChain v1 standard content blocks
   (``{"type": "image", "url" | "base64" | "path": ...}``, ``"video"``,
   ``"text"``), see :func:`qvl_integrations.core.sources.blocks_to_input`.
@@ -108,7 +109,8 @@ def document_to_input(
     for key in VIDEO_KEYS:
         if metadata.get(key) is not None:
             try:
-                videos.extend(VideoInput.of(value) for value in _as_list(metadata[key]))
+                # as in the core: one video, a list of frames, or a list of videos
+                videos.extend(MultimodalInput(videos=metadata[key]).videos)
             except InputError as exc:
                 raise type(exc)(f"metadata[{key!r}]: {exc.reason}") from exc
     blocks = metadata.get(BLOCKS_KEY)

@@ -119,6 +119,10 @@ def test_empty_and_undecodable_video(embedder: QwenVLEmbedder, tmp_path: Path) -
     _assert_at(info, 0)
     with pytest.raises(MediaNotFoundError):
         embedder.embed([{"video": str(tmp_path / "missing.mp4")}])
+    # an image where a video file belongs: say so, and how frames are given
+    with pytest.raises(UnsupportedInputError, match="image file where a video") as info:
+        embedder.embed(["x", "y", {"video": [str(tmp_path / "a.mp4"), str(tmp_path / "f.png")]}])
+    _assert_at(info, 2)
 
 
 def _free_port() -> int:

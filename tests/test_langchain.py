@@ -496,6 +496,9 @@ def test_lists_documents_and_prose(
     frames = [str(p) for p in frame_files]
     # a list without dicts is one video given as frames, as in the core
     assert close(embeddings.embed_multimodal([frames]), embedder.embed([{"video": frames}]))
+    allowed = embeddings.model_copy(update={"allowed_paths": [str(frame_files[0].parent)]})
+    as_metadata = allowed.embed_multimodal([Document("", metadata={"video": frames})])
+    assert close(as_metadata, embedder.embed([{"video": frames}]))  # frames: one video
     prose = "data:image/svg+xml is the MIME type of SVG drawings"
     assert close(embeddings.embed_documents([prose]), embedder.embed([prose], instruction=DOC))
     # the same image in page_content and metadata is one image, not two

@@ -44,6 +44,9 @@ __all__ = [
     "to_inputs",
 ]
 
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".avif"}
+)
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpeg", ".mpg", ".flv", ".wmv", ".3gp"}
 )
@@ -232,7 +235,7 @@ class VideoInput:
         if isinstance(value, VideoInput):
             return value
         if isinstance(value, os.PathLike):
-            return cls("path", Path(value))
+            return cls("path", _video_path(Path(value)))
         if isinstance(value, str):
             text = value.strip()
             if not text:
@@ -241,15 +244,25 @@ class VideoInput:
             if lowered.startswith(("http://", "https://")):
                 return cls("url", text)
             if lowered.startswith("file://"):
-                return cls("path", _file_uri_to_path(text))
+                return cls("path", _video_path(_file_uri_to_path(text)))
             if lowered.startswith("data:"):
                 raise UnsupportedInputError("videos as data URIs are not supported; save to a file")
-            return cls("path", Path(text))
+            return cls("path", _video_path(Path(text)))
         if isinstance(value, (list, tuple)):
             if not value:
                 raise UnsupportedInputError("a video given as frames needs at least one frame")
             return cls("frames", tuple(ImageInput.of(frame) for frame in value))
         raise UnsupportedInputError(f"unsupported video value of type {type(value).__name__}")
+
+
+def _video_path(path: Path) -> Path:
+    """A video file path; an image file here is a mistake worth naming."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise UnsupportedInputError(
+            f"{str(path)!r} is an image file where a video was expected; a video given as "
+            "frames is one list of images, e.g. {'video': ['f0.png', 'f1.png']}"
+        )
+    return path
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:
