@@ -11,6 +11,7 @@ core's defaults. This module imports neither framework.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -68,6 +69,8 @@ class CoreSettings(BaseModel):
 
     _core_obj: Any = PrivateAttr(default=None)
     _core_key: Any = PrivateAttr(default=None)
+    _given_field: str | None = PrivateAttr(default=None)
+    _given_obj: Any = PrivateAttr(default=None)
 
     def core_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for the core model, from the fields the user set."""
@@ -89,6 +92,7 @@ class CoreSettings(BaseModel):
             ConfigurationError: core options that contradict the given core,
                 or ``given`` of the wrong type.
         """
+        self._given_field = field
         if given is None:
             core = factory(self.model_name, **self.core_kwargs())
             if self.model_name is None:
@@ -114,17 +118,48 @@ class CoreSettings(BaseModel):
                 f"{', '.join(conflicts)} cannot differ from the given {field}'s settings; "
                 f"configure the {factory.__name__} instead"
             )
+        self._adopt(given)
+
+    def _adopt(self, given: ModelRunner) -> None:
+        """Use ``given`` as the core, its settings as the fields."""
         self.model_name = given.model_name_or_path
-        for name, value in actual.items():
+        for name, value in _settings_of(given).items():
             setattr(self, name, value)
         self._core_obj, self._core_key = given, self._core_settings_key()
+        self._given_obj = given
+
+    def _sync_given(self) -> None:
+        """Adopt a given core that a copy or an assignment put in place of the attached one."""
+        given = getattr(self, self._given_field) if self._given_field else None
+        if given is not None and given is not self._given_obj and isinstance(given, ModelRunner):
+            self._adopt(given)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy; one given a new ``embedder=`` / ``reranker=`` takes that core's settings."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._sync_given()
+        return copy
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == getattr(self, "_given_field", None):
+            self._sync_given()
 
     def current_core(self, factory: type[_Runner]) -> _Runner:
         """The core model for the current field values.
 
         A copy (``model_copy(update=...)``) or an assignment that changes a core
-        setting gets a core built for the new values, never the old one.
+        setting gets a core built for the new values, never the old one; one
+        that replaces the given core (``embedder=`` / ``reranker=``) uses the
+        new core and takes its settings.
         """
+        given = getattr(self, self._given_field) if self._given_field else None
+        if given is not None and given is not self._given_obj:
+            if not isinstance(given, factory):
+                raise ConfigurationError(
+                    f"{self._given_field} must be a {factory.__name__}, got {type(given).__name__}"
+                )
+            self._adopt(given)  # a copy or an assignment replaced the given core
         key = self._core_settings_key()
         if self._core_obj is None or self._core_key != key:
             self._core_obj = factory(self.model_name, **self.core_kwargs())

@@ -35,11 +35,13 @@ and URLs you pass directly (``embed_image(["cat.png"])``) are always read.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from pydantic import Field
 
 from ._adapter import CoreSettings, DocumentAccessSettings
@@ -130,6 +132,20 @@ def document_to_input(
     return access.check(item)
 
 
+_FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+
+def _is_frame_list(values: Sequence[Any]) -> bool:
+    def frame(value: Any) -> bool:
+        if isinstance(value, (Image.Image, ImageInput, os.PathLike)):
+            return True
+        return isinstance(value, str) and Path(value.split("?")[0]).suffix.lower() in (
+            _FRAME_SUFFIXES
+        )
+
+    return bool(values) and all(frame(v) for v in values)
+
+
 def _distinct(images: list[ImageInput]) -> tuple[ImageInput, ...]:
     """The images of one document, each source once (page_content and metadata may repeat one)."""
     seen: set[Any] = set()
@@ -147,12 +163,13 @@ def _distinct(images: list[ImageInput]) -> tuple[ImageInput, ...]:
 def _to_input(value: Any, access: MediaAccess, detect_inline_images: bool) -> MultimodalInput:
     """One input from anything the adapters accept: a Document, content blocks, or core forms.
 
-    A list holding at least one dict is a list of content blocks; any other
-    list is what the core makes of it (a video given as frames).
+    A list of frames (every element an image object, path object, or a string
+    ending in an image suffix) is one video, as in the core; any other list is
+    a list of content blocks (dicts, and strings as text blocks).
     """
     if isinstance(value, Document):
         return document_to_input(value, access, detect_inline_images=detect_inline_images)
-    if isinstance(value, (list, tuple)) and any(isinstance(b, Mapping) for b in value):
+    if isinstance(value, (list, tuple)) and not _is_frame_list(value):
         return access.check(blocks_to_input(value))
     if isinstance(value, str) and detect_inline_images and is_inline_image(value):
         return MultimodalInput(images=(ImageInput.of(value),))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import make_image
 
-from qvl_integrations import QwenVLEmbedder, QwenVLReranker
+from qvl_integrations import QwenVLEmbedder, QwenVLReranker, VideoInput
 from qvl_integrations.errors import (
     ConfigurationError,
     ImageTooLargeError,
@@ -38,6 +38,7 @@ def test_missing_file(embedder: QwenVLEmbedder, tmp_path: Path) -> None:
     with pytest.raises(MediaNotFoundError) as info:
         embedder.embed(["fine", "also fine", {"image": str(tmp_path / "nope.png")}])
     _assert_at(info, 2)
+    assert VideoInput.of(str(tmp_path / "animated.gif")).kind == "path"  # GIFs may be videos
     assert "nope.png" in str(info.value)
     assert isinstance(info.value, FileNotFoundError)
 
@@ -64,6 +65,7 @@ def test_truncated_image(embedder: QwenVLEmbedder, tmp_path: Path) -> None:
     with pytest.raises(MediaDecodeError, match=r"truncated|corrupt|readable") as info:
         embedder.embed(["x", "y", data[: len(data) // 2]])
     _assert_at(info, 2)
+    assert VideoInput.of(str(tmp_path / "animated.gif")).kind == "path"  # GIFs may be videos
     assert info.value.__cause__ is not None
 
 
@@ -123,6 +125,7 @@ def test_empty_and_undecodable_video(embedder: QwenVLEmbedder, tmp_path: Path) -
     with pytest.raises(UnsupportedInputError, match="image file where a video") as info:
         embedder.embed(["x", "y", {"video": [str(tmp_path / "a.mp4"), str(tmp_path / "f.png")]}])
     _assert_at(info, 2)
+    assert VideoInput.of(str(tmp_path / "animated.gif")).kind == "path"  # GIFs may be videos
 
 
 def _free_port() -> int:

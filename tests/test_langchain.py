@@ -483,6 +483,14 @@ def test_copies_follow_their_new_settings(
     )
     with pytest.raises(ConfigurationError, match="top_n"):
         rerank.model_copy(update={"top_n": 0}).rerank("q", ["d"])
+    # replacing the given core in a copy uses the new core and its settings
+    short = QwenVLEmbedder(embeddings.model_name, max_length=64)
+    swapped = QwenVLEmbeddings(embedder=short).model_copy(
+        update={"embedder": QwenVLEmbedder(embeddings.model_name, max_length=128)}
+    )
+    assert swapped.max_length == 128 and swapped.client.max_length == 128
+    swapped.embedder = short  # an assignment too
+    assert swapped.max_length == 64 and swapped.client is short
 
 
 def test_lists_documents_and_prose(
@@ -499,6 +507,11 @@ def test_lists_documents_and_prose(
     allowed = embeddings.model_copy(update={"allowed_paths": [str(frame_files[0].parent)]})
     as_metadata = allowed.embed_multimodal([Document("", metadata={"video": frames})])
     assert close(as_metadata, embedder.embed([{"video": frames}]))  # frames: one video
+    # a list of strings that are not image files is a list of text blocks
+    words = embeddings.embed_multimodal([["a cat", "on a mat"]])
+    assert close(words, embedder.embed([{"text": ["a cat", "on a mat"]}], instruction=DOC))
+    wrapped = "data:image/png;base64," + base64.encodebytes(images[0].read_bytes()).decode()
+    assert close(embeddings.embed_documents([wrapped]), embeddings.embed_image([str(images[0])]))
     prose = "data:image/svg+xml is the MIME type of SVG drawings"
     assert close(embeddings.embed_documents([prose]), embedder.embed([prose], instruction=DOC))
     # the same image in page_content and metadata is one image, not two

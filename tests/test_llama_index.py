@@ -574,6 +574,11 @@ def test_settings_round_trip_and_describe_the_running_core(
     assert close(
         again.get_image_embedding(str(images[1])), given.get_image_embedding(str(images[1]))
     )
+    # a copy that replaces the given core runs with the new one
+    swapped = given.model_copy(update={"embedder": embedder})
+    assert swapped.to_dict()["max_pixels"] == embedder.vision.max_pixels  # before any call
+    assert swapped.client is embedder
+    assert get_transformation_hash(nodes, swapped) == get_transformation_hash(nodes, plain)
     # a copy with new settings runs with them
     copy = embed_model.model_copy(update={"max_pixels": 64 * 64})
     assert copy.client.vision.max_pixels == 64 * 64

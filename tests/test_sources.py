@@ -43,6 +43,13 @@ def test_text_is_not_taken_for_an_image(text: str) -> None:
     assert not is_inline_image(text)
 
 
+def test_a_line_wrapped_data_uri_is_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "w.png"
+    make_image(40, 40).save(path)
+    wrapped = "data:image/png;base64," + base64.encodebytes(path.read_bytes()).decode()
+    assert "\n" in wrapped and is_inline_image(wrapped)
+
+
 def test_a_malformed_data_uri_is_still_an_image_and_fails_loudly() -> None:
     assert is_inline_image("data:image/png;base64,@@@not-base64@@@")
     with pytest.raises(MediaDecodeError):

@@ -44,9 +44,8 @@ __all__ = [
     "to_inputs",
 ]
 
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".avif"}
-)
+#: Still-image suffixes that are never a video (animated GIF/WebP/AVIF may be).
+STILL_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".heic"})
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpeg", ".mpg", ".flv", ".wmv", ".3gp"}
 )
@@ -257,7 +256,7 @@ class VideoInput:
 
 def _video_path(path: Path) -> Path:
     """A video file path; an image file here is a mistake worth naming."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in STILL_IMAGE_SUFFIXES:
         raise UnsupportedInputError(
             f"{str(path)!r} is an image file where a video was expected; a video given as "
             "frames is one list of images, e.g. {'video': ['f0.png', 'f1.png']}"

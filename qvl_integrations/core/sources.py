@@ -55,9 +55,10 @@ _IMAGE_SIGNATURES: tuple[bytes, ...] = (
 def is_inline_image(text: str) -> bool:
     """Whether ``text`` is an image given inline rather than prose.
 
-    True for a ``data:image/...;base64,...`` URI without whitespace (so prose
-    that merely starts with ``data:image/`` stays text, while a malformed URI
-    is an image that fails loudly), and for a raw base64 string (one line, no
+    True for a ``data:image/...;base64,`` URI whose header has no whitespace
+    (its payload may be wrapped over lines, as ``base64`` tools do, and a
+    malformed one fails loudly later): prose that merely starts with
+    ``data:image/`` stays text. Also true for a raw base64 string (one line, no
     spaces) whose decoded start is an image file signature (PNG, JPEG, GIF,
     BMP, TIFF, WebP). Anything else is text: a long hex id stays text.
 
@@ -70,8 +71,11 @@ def is_inline_image(text: str) -> bool:
         False
     """
     if text[:11].lower() == "data:image/":
-        header = text[: text.find(",") + 1].lower()
-        return header.endswith(";base64,") and _SPACE_RE.search(text.strip()) is None
+        comma = text.find(",")
+        header = text[: comma + 1].lower()
+        # The header decides: a well-formed one means an image, even if its payload
+        # then fails to decode (loudly); line breaks in the payload are fine.
+        return comma > 0 and header.endswith(";base64,") and not _SPACE_RE.search(header)
     if len(text) < _MIN_INLINE_CHARS or len(text) % 4 or not _STRICT_BASE64_RE.fullmatch(text):
         return False
     try:

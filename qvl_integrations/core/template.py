@@ -8,13 +8,18 @@ fixed pieces around the texts; each prompt of that shape is then those pieces
 joined with its own texts.
 
 That equals the template's own rendering when the template writes texts
-verbatim and never looks into them, as Qwen3-VL's does for the system and
-user turns we build. It is checked, not assumed: the markers are strings that
-record any use beyond being written out (a comparison, ``in``, a filter such
-as ``trim``, a method such as ``startswith``); they must come out verbatim and
-in order; and the first prompt of each shape is also rendered by the template
-and compared. A shape failing any check is rendered by the template from then
-on.
+verbatim and does not branch on them, as Qwen3-VL's does for the system and
+user turns we build. It is checked, not assumed, for each shape:
+
+* the shape is rendered twice, once with bare markers and once with markers
+  wrapped in what templates commonly act on (surrounding whitespace and
+  newlines, ``& < > ' "``, upper and lower case, ``<think>`` tags, chat
+  special tokens); both renderings must hold every marker verbatim, in order,
+  and split into the same fixed pieces, so a template that trims, escapes,
+  changes case or branches on such content is caught;
+* the first prompt of the shape is also rendered by the template and compared.
+
+A shape failing any check is rendered by the template from then on.
 
 Example:
     >>> shape_of([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
@@ -23,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -34,59 +38,15 @@ __all__ = ["render_prompts", "shape_of"]
 Shape = tuple[tuple[str, tuple[str, ...]], ...]
 
 _MARK = "\ue000{}\ue001"  # private-use code points: never in a template or a prompt piece
-_MARK_RE = re.compile("\ue000(\\d+)\ue001")
+#: Content that templates commonly transform or test, wrapped around the second probe's markers.
+_BAIT = (
+    " \n\t <think>Aa & <b>'\"</b> {{x}} <|im_end|>\n",
+    " </think> Zz <tool_call> \n ",
+)
 
 #: Per processor: shape -> the fixed pieces around its texts, or None (render in full).
 _CACHES: weakref.WeakKeyDictionary[Any, dict[Shape, list[str] | None]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
-
-
-#: ``str`` members a template may use on a text without depending on its content.
-_NEUTRAL = frozenset(
-    {
-        "__str__",
-        "__repr__",
-        "__hash__",
-        "__class__",
-        "__new__",
-        "__init__",
-        "__getattribute__",
-        "__getattr__",
-        "__setattr__",
-        "__delattr__",
-        "__init_subclass__",
-        "__subclasshook__",
-        "__reduce__",
-        "__reduce_ex__",
-        "__getnewargs__",
-        "__sizeof__",
-        "__dir__",
-        "__doc__",
-        "__getstate__",
-    }
-)
-
-
-class _Marker(str):
-    """A text stand-in that records whether the template looked into it."""
-
-    touched: list[bool]  # shared by the markers of one rendering
-
-
-def _recording(name: str) -> Any:
-    original = getattr(str, name)
-
-    def method(self: _Marker, *args: Any, **kwargs: Any) -> Any:
-        self.touched[0] = True
-        return original(str(self), *args, **kwargs)
-
-    method.__name__ = name
-    return method
-
-
-for _name in dir(str):
-    if _name not in _NEUTRAL and callable(getattr(str, _name)):
-        setattr(_Marker, _name, _recording(_name))
 
 
 def shape_of(conversation: Sequence[dict[str, Any]]) -> Shape:
@@ -113,21 +73,14 @@ def _render(processor: Any, conversations: list[list[dict[str, Any]]]) -> list[s
     return [rendered] if isinstance(rendered, str) else list(rendered)
 
 
-def _pieces(processor: Any, conversation: Sequence[dict[str, Any]]) -> list[str] | None:
-    """The fixed pieces of ``conversation``'s shape, or ``None`` if texts are not verbatim."""
-    counter = iter(range(1 << 30))
-    touched = [False]
-
-    def marker() -> _Marker:
-        text = _Marker(_MARK.format(next(counter)))
-        text.touched = touched
-        return text
-
-    marked = [
+def _with_texts(conversation: Sequence[dict[str, Any]], texts: list[str]) -> list[dict[str, Any]]:
+    """The conversation's shape with ``texts`` in its text items (media items left empty)."""
+    pending = iter(texts)
+    return [
         {
             "role": message["role"],
             "content": [
-                {"type": "text", "text": marker()}
+                {"type": "text", "text": next(pending)}
                 if part["type"] == "text"
                 else {"type": part["type"], part["type"]: None}
                 for part in message["content"]
@@ -135,17 +88,43 @@ def _pieces(processor: Any, conversation: Sequence[dict[str, Any]]) -> list[str]
         }
         for message in conversation
     ]
+
+
+def _split(text: str, markers: list[str]) -> list[str] | None:
+    """``text`` cut at each marker in turn, or ``None`` if one is missing or out of order."""
+    pieces = []
+    start = 0
+    for marker in markers:
+        at = text.find(marker, start)
+        if at < 0:
+            return None
+        pieces.append(text[start:at])
+        start = at + len(marker)
+    pieces.append(text[start:])
+    return pieces
+
+
+def _pieces(processor: Any, conversation: Sequence[dict[str, Any]]) -> list[str] | None:
+    """The fixed pieces of ``conversation``'s shape, or ``None`` if texts are not verbatim."""
+    count = len(_texts(conversation))
+    bare = [_MARK.format(k) for k in range(count)]
+    baited = [_BAIT[0] + marker + _BAIT[1] for marker in bare]
     try:
-        text = _render(processor, [marked])[0]
+        plain, wrapped = _render(
+            processor, [_with_texts(conversation, bare), _with_texts(conversation, baited)]
+        )
     except Exception:  # noqa: BLE001 - a template that needs real media: render in full
         return None
-    if touched[0]:
+    pieces = _split(plain, bare)
+    if pieces is None or pieces != _split(wrapped, baited):
         return None
-    parts = _MARK_RE.split(str(text))
-    order = [int(k) for k in parts[1::2]]
-    if order != list(range(len(_texts(conversation)))) or "\ue000" in "".join(parts[::2]):
+    if any("\ue000" in piece or "\ue001" in piece for piece in pieces):
         return None
-    return parts[::2]
+    return pieces
+
+
+def _join(pieces: list[str], texts: list[str]) -> str:
+    return pieces[0] + "".join(t + p for t, p in zip(texts, pieces[1:], strict=True))
 
 
 def render_prompts(processor: Any, conversations: Sequence[list[dict[str, Any]]]) -> list[str]:
@@ -162,8 +141,7 @@ def render_prompts(processor: Any, conversations: Sequence[list[dict[str, Any]]]
         if shape not in cache:
             pieces = _pieces(processor, conversation)
             if pieces is not None:
-                texts = _texts(conversation)
-                fast = pieces[0] + "".join(t + p for t, p in zip(texts, pieces[1:], strict=True))
+                fast = _join(pieces, _texts(conversation))
                 if fast != _render(processor, [list(conversation)])[0]:
                     pieces = None
             cache[shape] = pieces
@@ -171,8 +149,7 @@ def render_prompts(processor: Any, conversations: Sequence[list[dict[str, Any]]]
         if pieces is None:
             slow.append(row)
             continue
-        texts = _texts(conversation)
-        out[row] = pieces[0] + "".join(t + p for t, p in zip(texts, pieces[1:], strict=True))
+        out[row] = _join(pieces, _texts(conversation))
     if slow:
         rendered = _render(processor, [list(conversations[row]) for row in slow])
         for row, text in zip(slow, rendered, strict=True):
