@@ -356,9 +356,10 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         """Embed ``Document`` objects, content-block lists, or any core input form.
 
         Each element is one input: a ``Document`` (text plus the media in its
-        metadata, see the module docstring), a list of content blocks (a list
-        holding dicts), a string, an authors'-format dict, a ``PIL.Image``, a
-        list of frame paths or images (one video)... ``query=True`` uses
+        metadata, see the module docstring), a list of content blocks (dicts,
+        strings as text), a string, an authors'-format dict, a ``PIL.Image``,
+        a list whose items are all images or image paths (one video given as
+        frames)... ``query=True`` uses
         ``query_instruction`` (e.g. to search by an image or a mix).
 
         Media named in ``Document``s and content blocks obey ``allowed_paths``
