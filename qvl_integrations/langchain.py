@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +171,27 @@ def _to_input(value: Any, access: MediaAccess, detect_inline_images: bool) -> Mu
         return document_to_input(value, access, detect_inline_images=detect_inline_images)
     if isinstance(value, (list, tuple)) and not _is_frame_list(value):
         return access.check(blocks_to_input(value))
-    if isinstance(value, str) and detect_inline_images and is_inline_image(value):
-        return MultimodalInput(images=(ImageInput.of(value),))
+    if isinstance(value, str):
+        return _text_input(value, detect_inline_images)
     return to_input(value)
+
+
+def _text_input(text: str, detect_inline_images: bool) -> MultimodalInput:
+    """A string: text, or an image when it is one given inline (and detection is on)."""
+    if detect_inline_images and is_inline_image(text):
+        return MultimodalInput(images=(ImageInput.of(text),))
+    return MultimodalInput(texts=(text,))
+
+
+def _each(values: Sequence[Any], make: Callable[[Any], MultimodalInput]) -> list[MultimodalInput]:
+    """``make`` applied to each value; a bad one's error names its index."""
+    items = []
+    for index, value in enumerate(values):
+        try:
+            items.append(make(value))
+        except InputError as exc:
+            raise exc.at(index) from exc.__cause__
+    return items
 
 
 def _label(value: Any) -> str | None:
@@ -281,21 +299,15 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
     def _texts(self, texts: Sequence[str]) -> list[MultimodalInput]:
         if isinstance(texts, str):
             raise ConfigurationError("texts must be a list of strings, got one str")
-        items = []
-        for index, text in enumerate(texts):
+
+        def make(text: Any) -> MultimodalInput:
             if not isinstance(text, str):
                 raise UnsupportedInputError(
-                    f"expected a string, got {type(text).__name__}; use embed_multimodal()",
-                    index=index,
+                    f"expected a string, got {type(text).__name__}; use embed_multimodal()"
                 )
-            if self.detect_inline_images and is_inline_image(text):
-                try:
-                    items.append(MultimodalInput(images=(ImageInput.of(text),)))
-                except InputError as exc:
-                    raise exc.at(index) from exc.__cause__
-            else:
-                items.append(MultimodalInput(texts=(text,)))
-        return items
+            return _text_input(text, self.detect_inline_images)
+
+        return _each(texts, make)
 
     # -- LangChain Embeddings --------------------------------------------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -324,12 +336,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         """
         if isinstance(uris, (str, bytes)):
             raise ConfigurationError("uris must be a list; wrap one image in a list")
-        items = []
-        for index, uri in enumerate(uris):
-            try:
-                items.append(MultimodalInput(images=(ImageInput.of(uri),)))
-            except InputError as exc:
-                raise exc.at(index) from exc.__cause__
+        items = _each(uris, lambda uri: MultimodalInput(images=(ImageInput.of(uri),)))
         return self._embed(items, self.document_instruction)
 
     def embed_images(self, uris: Sequence[Any]) -> list[list[float]]:
@@ -340,12 +347,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         """Embed videos (file paths, URLs, or lists of frames): one vector per video."""
         if isinstance(uris, (str, bytes)):
             raise ConfigurationError("uris must be a list; wrap one video in a list")
-        items = []
-        for index, uri in enumerate(uris):
-            try:
-                items.append(MultimodalInput(videos=(VideoInput.of(uri),)))
-            except InputError as exc:
-                raise exc.at(index) from exc.__cause__
+        items = _each(uris, lambda uri: MultimodalInput(videos=(VideoInput.of(uri),)))
         return self._embed(items, self.document_instruction)
 
     def embed_videos(self, uris: Sequence[Any]) -> list[list[float]]:

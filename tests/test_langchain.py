@@ -446,6 +446,10 @@ def test_bad_documents_name_the_document(
         QwenVLRerank(model_name=rerank.model_name).compress_documents([refused], "q")
     with pytest.raises(MediaAccessError, match="input 0"):
         embeddings.embed_multimodal([refused])
+    with pytest.raises(UnsupportedInputError, match="input 1: expected a string, got int"):
+        embeddings.embed_documents(["fine", 3])  # type: ignore[list-item]
+    with pytest.raises(MediaNotFoundError, match="input 1"):
+        embeddings.embed_image([str(images[0]), str(tmp_path / "nope.png")])
     with pytest.raises(MediaNotFoundError, match="input 1"):
         embeddings.embed_multimodal([good, missing])
     no_urls = QwenVLRerank(model_name=rerank.model_name, allow_urls=False)

@@ -131,22 +131,17 @@ class MediaAccess:
             MediaAccessError: a local path outside the allowed roots, or a URL
                 while URLs are not allowed. The message says how to allow it.
         """
-        for image in _all_images(item):
-            if image.kind == "path":
-                assert isinstance(image.source, Path)
-                self._check_path(image.source, "image")
-            elif image.kind == "url" and not self.allow_urls:
+        media: list[tuple[str, ImageInput | VideoInput]] = [
+            ("image", image) for image in _all_images(item)
+        ]
+        media += [("video", video) for video in item.videos]
+        for what, medium in media:
+            if medium.kind == "path":
+                assert isinstance(medium.source, Path)
+                self._check_path(medium.source, what)
+            elif medium.kind == "url" and not self.allow_urls:
                 raise MediaAccessError(
-                    f"image URL {image.source!r} named in a document is not fetched: "
-                    "URLs are disallowed (allow_urls=False)"
-                )
-        for video in item.videos:
-            if video.kind == "path":
-                assert isinstance(video.source, Path)
-                self._check_path(video.source, "video")
-            elif video.kind == "url" and not self.allow_urls:
-                raise MediaAccessError(
-                    f"video URL {video.source!r} named in a document is not fetched: "
+                    f"{what} URL {medium.source!r} named in a document is not fetched: "
                     "URLs are disallowed (allow_urls=False)"
                 )
         return item
