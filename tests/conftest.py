@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -15,6 +17,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from qvl_integrations import QwenVLEmbedder, QwenVLReranker
 from qvl_integrations._compat import ensure_torchvision
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +86,27 @@ def write_mp4(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), fps
 @pytest.fixture()
 def mp4_file(tmp_path: Path) -> Iterator[Path]:
     yield write_mp4(tmp_path / "clip.mp4")
+
+
+async def await_counting_loop_turns(awaitable: Awaitable[T]) -> tuple[T, int]:
+    """Await ``awaitable`` while a second task counts event-loop turns.
+
+    More than one turn means the loop kept running while the awaited work was
+    done (it did not block the loop).
+    """
+    turns = 0
+    done = asyncio.Event()
+
+    async def count() -> None:
+        nonlocal turns
+        while not done.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count())
+    try:
+        result = await awaitable
+    finally:
+        done.set()
+        await counter
+    return result, turns

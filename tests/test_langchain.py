@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_image
+from conftest import await_counting_loop_turns, make_image
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 from pydantic import ValidationError
@@ -142,19 +142,7 @@ def test_built_core_and_option_validation(checkpoint: Path, embedder: QwenVLEmbe
 async def test_async_calls_match_and_do_not_block_the_loop(embeddings: QwenVLEmbeddings) -> None:
     texts = [f"document number {i} " * (i + 1) for i in range(12)]
     expected = embeddings.embed_documents(texts)
-    ticks = 0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0)
-
-    tick_task = asyncio.create_task(ticker())
-    got = await embeddings.aembed_documents(texts)
-    done.set()
-    await tick_task
+    got, ticks = await await_counting_loop_turns(embeddings.aembed_documents(texts))
     assert close(got, expected)
     assert ticks > 1  # the loop kept running while the model worked
     # many coroutines at once: every one gets its own, correct vector
@@ -534,17 +522,5 @@ def test_lists_documents_and_prose(
 
 async def test_async_rerank_leaves_the_loop_free(rerank: QwenVLRerank) -> None:
     docs = [Document(f"passage {i} " * (10 * i + 5)) for i in range(8)]
-    ticks = 0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    out = await rerank.acompress_documents(docs, "passage")
-    done.set()
-    await task
+    out, ticks = await await_counting_loop_turns(rerank.acompress_documents(docs, "passage"))
     assert len(out) == len(docs) and ticks > 1

@@ -14,7 +14,7 @@ from typing import Any
 import llama_index.core.instrumentation as instrument
 import numpy as np
 import pytest
-from conftest import make_image, write_mp4
+from conftest import await_counting_loop_turns, make_image, write_mp4
 from llama_index.core import StorageContext, load_index_from_storage
 from llama_index.core.indices import MultiModalVectorStoreIndex
 from llama_index.core.ingestion import IngestionCache, IngestionPipeline
@@ -188,23 +188,13 @@ async def test_async_paths_match_and_leave_the_loop_free(
     paths = [str(p) for p in images]
     expected_texts = embed_model.get_text_embedding_batch(texts)
     expected_images = embed_model.get_image_embedding_batch(paths)
-    ticks = 0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    got_texts, got_images, query = await asyncio.gather(
-        embed_model.aget_text_embedding_batch(texts),
-        embed_model.aget_image_embedding_batch(paths),
-        embed_model.aget_query_embedding("q"),
+    (got_texts, got_images, query), ticks = await await_counting_loop_turns(
+        asyncio.gather(
+            embed_model.aget_text_embedding_batch(texts),
+            embed_model.aget_image_embedding_batch(paths),
+            embed_model.aget_query_embedding("q"),
+        )
     )
-    done.set()
-    await task
     assert ticks > 1
     assert close(got_texts, expected_texts) and close(got_images, expected_images)
     assert close(query, embed_model.get_query_embedding("q"))
@@ -636,19 +626,7 @@ async def test_async_rerank_sends_callbacks_and_leaves_the_loop_free(
     model.postprocess_nodes(nodes, query_str="q")
     assert len(debug.get_event_pairs(CBEventType.RERANKING)) == 1
     debug.flush_event_logs()
-    ticks = 0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(ticker())
-    await model.apostprocess_nodes(nodes, query_str="q")
-    done.set()
-    await task
+    _, ticks = await await_counting_loop_turns(model.apostprocess_nodes(nodes, query_str="q"))
     assert ticks > 1
     assert len(debug.get_event_pairs(CBEventType.RERANKING)) == 1
     with pytest.raises(ValueError, match="top_n"):
