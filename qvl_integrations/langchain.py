@@ -41,12 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 from ._adapter import CoreSettings, DocumentAccessSettings
 from .core.embedder import QwenVLEmbedder
-from .core.inputs import ImageInput, MultimodalInput, VideoInput, to_input
+from .core.inputs import ImageInput, MultimodalInput, VideoInput, is_frame_value, to_input
 from .core.reranker import DEFAULT_RERANK_BATCH_SIZE, QwenVLReranker
 from .core.settings import (
     DEFAULT_BATCH_SIZE,
@@ -132,18 +131,9 @@ def document_to_input(
     return access.check(item)
 
 
-_FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-
-
 def _is_frame_list(values: Sequence[Any]) -> bool:
-    def frame(value: Any) -> bool:
-        if isinstance(value, (Image.Image, ImageInput, os.PathLike)):
-            return True
-        return isinstance(value, str) and Path(value.split("?")[0]).suffix.lower() in (
-            _FRAME_SUFFIXES
-        )
-
-    return bool(values) and all(frame(v) for v in values)
+    # Path objects count whatever their suffix: a content block is never one.
+    return bool(values) and all(is_frame_value(v) or isinstance(v, os.PathLike) for v in values)
 
 
 def _distinct(images: list[ImageInput]) -> tuple[ImageInput, ...]:

@@ -272,12 +272,16 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return (value,)
 
 
-def _is_frame_value(value: Any) -> bool:
+#: Suffixes of files that, in a list, make it a video given as frames.
+FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tiff", ".tif"})
+
+
+def is_frame_value(value: Any) -> bool:
+    """Whether ``value`` reads as one video frame: an image object, or an image file's name."""
     if isinstance(value, (Image.Image, ImageInput)):
         return True
     if isinstance(value, (str, os.PathLike)):
-        suffix = Path(str(value).split("?")[0]).suffix.lower()
-        return suffix in {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tiff", ".tif"}
+        return Path(str(value).split("?")[0]).suffix.lower() in FRAME_SUFFIXES
     return False
 
 
@@ -290,7 +294,7 @@ def _videos_of(value: Any) -> tuple[VideoInput, ...]:
     if isinstance(value, (list, tuple)):
         if not value:
             return ()
-        if _is_frame_value(value[0]):
+        if is_frame_value(value[0]):
             return (VideoInput.of(value),)
         return tuple(VideoInput.of(v) for v in value)
     raise UnsupportedInputError(f"unsupported video value of type {type(value).__name__}")
