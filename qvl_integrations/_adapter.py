@@ -11,18 +11,51 @@ core's defaults. This module imports neither framework.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .core.base import ModelRunner
+from .core.inputs import MultimodalInput
 from .core.sources import MediaAccess
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InputError
 
-__all__ = ["CoreSettings", "DocumentAccessSettings"]
+__all__ = ["CoreSettings", "DocumentAccessSettings", "convert_each", "name_failure"]
 
 _Runner = TypeVar("_Runner", bound=ModelRunner)
+
+#: A framework object's label for error messages (e.g. ``"id='d7'"``), or ``None``.
+Labeler = Callable[[Any], "str | None"]
+
+
+def _no_label(value: Any) -> str | None:
+    return None
+
+
+def convert_each(
+    values: Sequence[Any],
+    make: Callable[[Any], MultimodalInput],
+    *,
+    role: str | None = None,
+    label: Labeler = _no_label,
+) -> list[MultimodalInput]:
+    """``make`` applied to each value; a bad one's error names its index, role and label."""
+    items = []
+    for index, value in enumerate(values):
+        try:
+            items.append(make(value))
+        except InputError as exc:
+            raise exc.at(index, role, label(value)) from exc.__cause__
+    return items
+
+
+def name_failure(exc: InputError, values: Sequence[Any], label: Labeler) -> InputError:
+    """Add the label of ``values[exc.index]`` to an error the core raised for it."""
+    if exc.index is not None and 0 <= exc.index < len(values) and exc.name is None:
+        exc.at(exc.index, None, label(values[exc.index]))
+    return exc
+
 
 #: Fields passed straight to the core constructor when set.
 _CORE_FIELDS = (

@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from ._adapter import CoreSettings, DocumentAccessSettings
+from ._adapter import CoreSettings, DocumentAccessSettings, convert_each, name_failure
 from .core.embedder import QwenVLEmbedder
 from .core.inputs import ImageInput, MultimodalInput, VideoInput, is_frame_value, to_input
 from .core.reranker import DEFAULT_RERANK_BATCH_SIZE, QwenVLReranker
@@ -173,17 +173,6 @@ def _text_input(text: str, detect_inline_images: bool) -> MultimodalInput:
     return MultimodalInput(texts=(text,))
 
 
-def _each(values: Sequence[Any], make: Callable[[Any], MultimodalInput]) -> list[MultimodalInput]:
-    """``make`` applied to each value; a bad one's error names its index."""
-    items = []
-    for index, value in enumerate(values):
-        try:
-            items.append(make(value))
-        except InputError as exc:
-            raise exc.at(index) from exc.__cause__
-    return items
-
-
 def _label(value: Any) -> str | None:
     doc_id = getattr(value, "id", None) if isinstance(value, Document) else None
     return f"id={doc_id!r}" if doc_id is not None else None
@@ -199,20 +188,12 @@ def _convert(
         raise ConfigurationError(
             f"expected a list of inputs, got {type(values).__name__}; wrap one input in a list"
         )
-    items = []
-    for index, value in enumerate(values):
-        try:
-            items.append(_to_input(value, access, detect_inline_images))
-        except InputError as exc:
-            raise exc.at(index, role, _label(value)) from exc.__cause__
-    return items
-
-
-def _name_failure(exc: InputError, values: Sequence[Any]) -> InputError:
-    """Add the document's id to an error the core raised for ``values[exc.index]``."""
-    if exc.index is not None and 0 <= exc.index < len(values) and exc.name is None:
-        exc.at(exc.index, None, _label(values[exc.index]))
-    return exc
+    return convert_each(
+        values,
+        lambda value: _to_input(value, access, detect_inline_images),
+        role=role,
+        label=_label,
+    )
 
 
 class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
@@ -284,7 +265,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         try:
             return self._embed(items, instruction)
         except InputError as exc:
-            raise _name_failure(exc, values) from exc.__cause__
+            raise name_failure(exc, values, _label) from exc.__cause__
 
     def _texts(self, texts: Sequence[str]) -> list[MultimodalInput]:
         if isinstance(texts, str):
@@ -297,7 +278,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
                 )
             return _text_input(text, self.detect_inline_images)
 
-        return _each(texts, make)
+        return convert_each(texts, make)
 
     # -- LangChain Embeddings --------------------------------------------------------------------
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -326,7 +307,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         """
         if isinstance(uris, (str, bytes)):
             raise ConfigurationError("uris must be a list; wrap one image in a list")
-        items = _each(uris, lambda uri: MultimodalInput(images=(ImageInput.of(uri),)))
+        items = convert_each(uris, lambda uri: MultimodalInput(images=(ImageInput.of(uri),)))
         return self._embed(items, self.document_instruction)
 
     def embed_images(self, uris: Sequence[Any]) -> list[list[float]]:
@@ -337,7 +318,7 @@ class QwenVLEmbeddings(CoreSettings, DocumentAccessSettings, Embeddings):
         """Embed videos (file paths, URLs, or lists of frames): one vector per video."""
         if isinstance(uris, (str, bytes)):
             raise ConfigurationError("uris must be a list; wrap one video in a list")
-        items = _each(uris, lambda uri: MultimodalInput(videos=(VideoInput.of(uri),)))
+        items = convert_each(uris, lambda uri: MultimodalInput(videos=(VideoInput.of(uri),)))
         return self._embed(items, self.document_instruction)
 
     def embed_videos(self, uris: Sequence[Any]) -> list[list[float]]:
@@ -472,7 +453,7 @@ class QwenVLRerank(CoreSettings, DocumentAccessSettings, BaseDocumentCompressor)
             )
         except InputError as exc:
             if exc.role == "document":
-                raise _name_failure(exc, documents) from exc.__cause__
+                raise name_failure(exc, documents, _label) from exc.__cause__
             raise
         order = np.argsort(-scores, kind="stable")
         ranked = [{"index": int(i), "relevance_score": float(scores[i])} for i in order]

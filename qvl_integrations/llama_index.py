@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from ._adapter import CoreSettings
+from ._adapter import CoreSettings, convert_each, name_failure
 from .core.embedder import QwenVLEmbedder
 from .core.inputs import ImageInput, MultimodalInput, VideoInput, to_input
 from .core.reranker import DEFAULT_RERANK_BATCH_SIZE, QwenVLReranker
@@ -248,13 +248,7 @@ class QwenVLEmbedding(CoreSettings, MultiModalEmbedding):  # type: ignore[misc] 
     def _convert(
         self, values: Sequence[Any], make: Callable[[Any], MultimodalInput]
     ) -> list[MultimodalInput]:
-        items = []
-        for index, value in enumerate(values):
-            try:
-                items.append(make(value))
-            except InputError as exc:
-                raise exc.at(index, None, _node_label(value)) from exc.__cause__
-        return items
+        return convert_each(values, make, label=_node_label)
 
     def _with_events(
         self,
@@ -581,12 +575,12 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
             query = MultimodalInput(texts=texts, images=images)
         except InputError as exc:
             raise exc.at(None, "query") from exc.__cause__
-        docs = []
-        for index, scored in enumerate(nodes):
-            try:
-                docs.append(node_to_input(scored.node, metadata_mode=MetadataMode.EMBED))
-            except InputError as exc:
-                raise exc.at(index, "document", _node_label(scored.node)) from exc.__cause__
+        docs = convert_each(
+            [scored.node for scored in nodes],
+            lambda node: node_to_input(node, metadata_mode=MetadataMode.EMBED),
+            role="document",
+            label=_node_label,
+        )
         return query, docs
 
     def _score(
@@ -601,8 +595,8 @@ class QwenVLRerank(CoreSettings, BaseNodePostprocessor):
                 show_progress=self.show_progress,
             )
         except InputError as exc:
-            if exc.role == "document" and exc.index is not None and exc.name is None:
-                exc.at(exc.index, None, _node_label(nodes[exc.index].node))
+            if exc.role == "document":
+                name_failure(exc, [scored.node for scored in nodes], _node_label)
             raise
 
     def _finish(self, nodes: list[NodeWithScore], scores: np.ndarray) -> list[NodeWithScore]:
